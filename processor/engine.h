@@ -1,0 +1,70 @@
+// The handoffd core: events, acknowledgements and watermark ticks in, output records out
+// (contract sections 2 to 7 and 11). Pure: no Kafka, no clock, no I/O; time is event time.
+// One Engine holds the state of one input partition (replay uses one for the whole file).
+// Not thread-safe: one thread drives an Engine.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "processor/engine_observer.h"
+#include "processor/event.h"
+#include "processor/output.h"
+
+namespace handoffd {
+
+struct SourceRef {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+};
+
+// Receives per-run state changes for the changelog (live mode).
+class ChangelogSink {
+ public:
+  virtual ~ChangelogSink() = default;
+  // `state` empty = the run is gone (tombstone). Views valid only during the call.
+  virtual void PutRun(std::string_view run_id, std::string_view state) = 0;
+};
+
+class Engine {
+ public:
+  // REQUIRES: config and observer outlive the Engine. observer may be nullptr.
+  Engine(const Config& config, EngineObserver* observer);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Applies one decoded event or ack, in the order of contract section 11: move the watermark,
+  // fire due timers, apply the record, fire timers it made due. Duplicates (same event_id within
+  // a run) and unknown types move the watermark and change nothing else.
+  // REQUIRES: `event` came from a successful Decoder::Decode.
+  void Process(const Event& event, const SourceRef& source, OutputSink* sink);
+
+  // Moves the watermark to max(current, watermark_ms) and fires every timer due
+  // (replay --advance-to; live mode wall-clock following on a caught-up partition).
+  void AdvanceWatermark(int64_t watermark_ms, OutputSink* sink);
+
+  // INT64_MIN before the first record.
+  int64_t watermark_ms() const;
+  int64_t active_runs() const;
+
+  // --- Changelog (live mode). ---
+  // Calls sink->PutRun for every run changed since the last call, then forgets the changes.
+  void DrainChanges(ChangelogSink* sink);
+  // Engine-wide state (watermark, max event time) as bytes, and back.
+  std::string SerializeMeta() const;
+  // Restores one run from bytes produced through PutRun (empty = delete). Returns false when the
+  // bytes are not a state this version can read; the run is then skipped.
+  bool RestoreRun(std::string_view run_id, std::string_view state);
+  bool RestoreMeta(std::string_view meta);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace handoffd

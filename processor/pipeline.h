@@ -1,0 +1,38 @@
+// Decoder + Engine + dead-lettering: the one path every input record takes, in replay and live
+// mode alike. Bad input becomes a DLQ record with its reason and source, is counted, and
+// processing goes on. Not thread-safe: one per partition/thread.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "processor/decoder.h"
+#include "processor/engine.h"
+
+namespace handoffd {
+
+class Pipeline {
+ public:
+  // REQUIRES: config and observer outlive the Pipeline; observer may be nullptr.
+  Pipeline(const Config& config, EngineObserver* observer);
+
+  // Handles one input record: `key` is the Kafka key (empty in replay), `bytes` the value.
+  // Returns true when the record was valid (applied or, for unknown types, skipped) and false
+  // when it went to the DLQ.
+  bool Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
+              OutputSink* sink);
+
+  Engine& engine() { return engine_; }
+  const Engine& engine() const { return engine_; }
+
+ private:
+  const Config& config_;
+  EngineObserver* observer_;
+  Decoder decoder_;
+  Engine engine_;
+  Event event_;
+  std::string source_text_;  // "topic/partition/offset", reused
+};
+
+}  // namespace handoffd
