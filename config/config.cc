@@ -50,7 +50,8 @@ Config DefaultConfig() {
   set(FC::kDownstreamWriteFailure,
       "Check the downstream system for partial writes; roll back or retry the write");
   set(FC::kSchemaInvalid, "Inspect the invalid output against the schema and fix the producer");
-  set(FC::kPermissionDenied, "Grant the missing permission or route the step to an authorised owner");
+  set(FC::kPermissionDenied,
+      "Grant the missing permission or route the step to an authorised owner");
   set(FC::kUnsupportedRequest, "Handle the request manually; it is outside the agent's scope");
   set(FC::kUnclassifiedFailure, "Read the error and the run log; pause the workflow if unsure");
   set(FC::kRetryExhausted, "Stop retries, check the dependency's health, then resume the run");

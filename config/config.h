@@ -21,11 +21,12 @@ struct KafkaConfig {
   std::string bootstrap_servers = "embedded";  // "embedded" starts an in-process broker
   std::string group_id = "handoffd";
   ProcessingGuarantee processing_guarantee = ProcessingGuarantee::kExactlyOnce;
-  std::map<std::string, std::string> properties;  // passed to librdkafka unchanged; may hold secrets
+  std::map<std::string, std::string>
+      properties;  // passed to librdkafka unchanged; may hold secrets
   int64_t commit_interval_ms = 100;
   int64_t shutdown_timeout_ms = 10000;
-  int32_t partitions = 4;           // partitions per topic when handoffd creates topics
-  int32_t replication_factor = 1;   // replication when handoffd creates topics on a real cluster
+  int32_t partitions = 4;          // partitions per topic when handoffd creates topics
+  int32_t replication_factor = 1;  // replication when handoffd creates topics on a real cluster
 };
 
 struct TopicsConfig {
@@ -55,10 +56,10 @@ struct TimeConfig {
 
 // Every bound has a key, a documented behaviour when hit, and a metric.
 struct LimitsConfig {
-  int64_t max_event_bytes = 1048576;       // larger events are dead-lettered as "oversized"
-  int64_t max_active_runs = 2000000;       // per engine; when hit the oldest-idle run is evicted
+  int64_t max_event_bytes = 1048576;          // larger events are dead-lettered as "oversized"
+  int64_t max_active_runs = 2000000;          // per engine; when hit the oldest-idle run is evicted
   int64_t max_seen_event_ids_per_run = 4096;  // dedup window per run; oldest ids forgotten
-  int64_t max_open_packets_per_run = 64;   // further detections in the run are dropped + counted
+  int64_t max_open_packets_per_run = 64;      // further detections in the run are dropped + counted
   // A completed run with no open packet is kept this long (event time) after run_completed so
   // that late duplicates of its events are still recognised, then forgotten.
   int64_t completed_run_retention_s = 600;

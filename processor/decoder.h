@@ -4,24 +4,16 @@
 // "bad_timestamp"). One Decoder per thread; it reuses its parser and buffers across records.
 #pragma once
 
+#include <simdjson.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-#include <simdjson.h>
-
 #include "processor/event.h"
+#include "processor/time_format.h"
 
 namespace handoffd {
-
-// Parses RFC 3339 with offset ("2026-11-21T02:00:00.123Z", "...+02:00") into epoch ms.
-// Returns false for anything else (no partial parses).
-bool ParseRfc3339Ms(std::string_view text, int64_t* out_ms);
-
-// Formats epoch ms as RFC 3339 UTC with milliseconds ("2026-11-21T02:00:00.123Z").
-// REQUIRES: out has room for 24 chars. Returns the length written (24).
-size_t FormatRfc3339Ms(int64_t ms, char* out);
-std::string FormatRfc3339Ms(int64_t ms);
 
 class Decoder {
  public:

@@ -23,8 +23,8 @@ class EngineObserver {
   virtual void OnIncidentOpened(std::string_view /*workflow*/, FailureClass /*cls*/,
                                 Severity /*severity*/) {}
   // Every packet record on a routing topic (pending included), with its gate.
-  virtual void OnHandoff(std::string_view /*workflow*/, HandoffKind /*kind*/,
-                         Severity /*severity*/, Gate /*gate*/) {}
+  virtual void OnHandoff(std::string_view /*workflow*/, HandoffKind /*kind*/, Severity /*severity*/,
+                         Gate /*gate*/) {}
   // HCS at first emission: raw (before enrichment) and final.
   virtual void OnScored(Severity /*severity*/, double /*raw*/, double /*final_score*/) {}
   // Once per field listed in a packet's missing_fields at first emission.

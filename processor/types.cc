@@ -5,24 +5,24 @@ namespace {
 
 constexpr std::array<std::string_view, kSeverityCount> kSeverityNames = {"P1", "P2", "P3"};
 constexpr std::array<std::string_view, kFailureClassCount> kClassNames = {
-    "missing_input",      "duplicate_entity",   "conflicting_context", "downstream_write_failure",
-    "schema_invalid",     "permission_denied",  "unsupported_request", "unclassified_failure",
-    "retry_exhausted",    "low_confidence",     "budget_exceeded",     "stalled",
-    "risk_authorization", "business_judgment",  "evidence_gap"};
+    "missing_input",      "duplicate_entity",  "conflicting_context", "downstream_write_failure",
+    "schema_invalid",     "permission_denied", "unsupported_request", "unclassified_failure",
+    "retry_exhausted",    "low_confidence",    "budget_exceeded",     "stalled",
+    "risk_authorization", "business_judgment", "evidence_gap"};
 constexpr std::array<std::string_view, kEventTypeCount> kEventTypeNames = {
-    "run_started", "step_started",      "step_succeeded",        "step_failed",
-    "tool_call",   "decision",          "handoff_requested",     "heartbeat",
-    "run_completed", "handoff_acknowledged", "handoff_resolved", "unknown"};
+    "run_started",          "step_started",     "step_succeeded",
+    "step_failed",          "tool_call",        "decision",
+    "handoff_requested",    "heartbeat",        "run_completed",
+    "handoff_acknowledged", "handoff_resolved", "unknown"};
 constexpr std::array<std::string_view, 8> kGateNames = {
-    "page", "held", "notify", "owner_queue_incomplete", "ticket", "ticket_template_required",
+    "page",     "held",    "notify", "owner_queue_incomplete", "ticket", "ticket_template_required",
     "decision", "escalate"};
 constexpr std::array<std::string_view, 3> kOutcomeNames = {"success", "failure", "cancelled"};
 constexpr std::array<std::string_view, 3> kHandoffTypeNames = {
     "business_judgment", "risk_authorization", "evidence_gap"};
-constexpr std::array<std::string_view, 4> kSideEffectNames = {"none", "reversible",
-                                                              "irreversible", "external"};
-constexpr std::array<std::string_view, 4> kRiskNames = {"low", "high", "irreversible",
-                                                        "external"};
+constexpr std::array<std::string_view, 4> kSideEffectNames = {"none", "reversible", "irreversible",
+                                                              "external"};
+constexpr std::array<std::string_view, 4> kRiskNames = {"low", "high", "irreversible", "external"};
 constexpr std::array<std::string_view, 2> kToolStatusNames = {"ok", "error"};
 
 template <typename E, size_t N>
