@@ -1,1 +1,55 @@
-int main() { return 0; }
+// handoffd: AI-agent events in, routed handoff packets out. Dispatches the sub-commands of
+// contract section 10 (run, replay, check-config) and the operational ones (broker, generate,
+// topics, version).
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "processor/live/live_commands.h"
+#include "processor/log.h"
+#include "processor/cli/replay.h"
+
+namespace {
+
+constexpr const char kUsage[] =
+    "usage: handoffd <command> [flags]\n"
+    "\n"
+    "commands:\n"
+    "  run          --config FILE [--set k=v ...]    live consumer-group worker\n"
+    "  replay       --config FILE [--set k=v ...] [--advance-to TS] [--metrics-out FILE]\n"
+    "               [EVENTS.jsonl | -]               replay a JSONL stream, records to stdout\n"
+    "  check-config --config FILE [--set k=v ...]    validate a config file\n"
+    "  broker       [--partitions N] [--bootstrap-file F]  embedded Kafka broker (loopback)\n"
+    "  generate     --config FILE --rate N [--duration S] [--seed K]  synthetic agent fleet\n"
+    "  topics       create --config FILE             create missing topics on a cluster\n"
+    "  version\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  handoffd::SetLogLevelFromEnv();
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  std::string_view cmd = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (cmd == "replay") return handoffd::ReplayCommand(args);
+  if (cmd == "check-config") return handoffd::CheckConfigCommand(args);
+  if (cmd == "run") return handoffd::RunCommand(args);
+  if (cmd == "broker") return handoffd::BrokerCommand(args);
+  if (cmd == "generate") return handoffd::GenerateCommand(args);
+  if (cmd == "topics") return handoffd::TopicsCommand(args);
+  if (cmd == "version" || cmd == "--version") {
+    std::printf("handoffd %s\n", HANDOFFD_VERSION);
+    return 0;
+  }
+  if (cmd == "help" || cmd == "--help" || cmd == "-h") {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  std::fprintf(stderr, "handoffd: unknown command '%.*s'\n\n%s", static_cast<int>(cmd.size()),
+               cmd.data(), kUsage);
+  return 2;
+}

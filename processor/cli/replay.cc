@@ -1,0 +1,197 @@
+#include "processor/cli/replay.h"
+
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "config/config_loader.h"
+#include "metrics/metrics.h"
+#include "processor/cli_args.h"
+#include "processor/json_text.h"
+#include "processor/log.h"
+#include "processor/pipeline.h"
+#include "processor/time_format.h"
+
+namespace handoffd {
+namespace {
+
+constexpr size_t kFlushBytes = 1 << 20;
+
+void AppendKey(std::string* out, std::string_view key) {
+  if (key.empty()) {
+    out->append("null");
+  } else {
+    AppendJsonString(out, key);
+  }
+}
+
+std::optional<int64_t> ParseTimeArg(const std::string& text) {
+  int64_t ms = 0;
+  if (ParseRfc3339Ms(text, &ms)) return ms;
+  char* end = nullptr;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (!text.empty() && end != nullptr && *end == '\0') return static_cast<int64_t>(v);
+  return std::nullopt;
+}
+
+}  // namespace
+
+ReplayWriter::ReplayWriter(const TopicsConfig& topics, std::FILE* out)
+    : topics_(topics), out_(out) {
+  buf_.reserve(kFlushBytes + 64 * 1024);
+}
+
+ReplayWriter::~ReplayWriter() { Flush(); }
+
+void ReplayWriter::Emit(const OutputRecord& record) {
+  ++counts_[static_cast<size_t>(record.role)];
+  buf_.append("{\"topic\":");
+  AppendJsonString(&buf_, topics_.ForRole(record.role));
+  buf_.append(",\"key\":");
+  AppendKey(&buf_, record.key);
+  if (record.role == TopicRole::kDlq) {
+    buf_.append(",\"value_raw\":");
+    AppendJsonString(&buf_, record.value);
+    buf_.append(",\"error\":");
+    AppendJsonString(&buf_, record.error);
+  } else {
+    buf_.append(",\"value\":");
+    buf_.append(record.value);
+  }
+  buf_.append("}\n");
+  if (buf_.size() >= kFlushBytes) Flush();
+}
+
+void ReplayWriter::Flush() {
+  if (!buf_.empty()) {
+    std::fwrite(buf_.data(), 1, buf_.size(), out_);
+    buf_.clear();
+  }
+  std::fflush(out_);
+}
+
+ReplayStats Replay(const Config& config, std::istream& in, const ReplayOptions& options,
+                   EngineObserver* observer, ReplayWriter* writer) {
+  auto start = std::chrono::steady_clock::now();
+  auto last_progress = start;
+  Pipeline pipeline(config, observer);
+  ReplayStats stats;
+  std::string line;
+  SourceRef source{config.topics.events, 0, 0};
+  int64_t offset = -1;
+  while (std::getline(in, line)) {
+    ++offset;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    source.offset = offset;
+    ++stats.lines;
+    if (!pipeline.Handle({}, line, source, writer)) ++stats.invalid;
+    if (options.progress && (stats.lines & 0xFFFF) == 0) {
+      auto now = std::chrono::steady_clock::now();
+      if (now - last_progress > std::chrono::milliseconds(500)) {
+        last_progress = now;
+        double s = std::chrono::duration<double>(now - start).count();
+        std::fprintf(stderr, "\rreplay: %lld events, %lld invalid, %.0f events/s   ",
+                     static_cast<long long>(stats.lines), static_cast<long long>(stats.invalid),
+                     stats.lines / (s > 0 ? s : 1));
+      }
+    }
+  }
+  if (options.advance_to_ms) pipeline.engine().AdvanceWatermark(*options.advance_to_ms, writer);
+  writer->Flush();
+  if (options.progress) std::fprintf(stderr, "\r\033[K");
+  stats.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return stats;
+}
+
+int ReplayCommand(const std::vector<std::string>& args) {
+  Config config;
+  CliArgs cli;
+  ReplayOptions options;
+  try {
+    cli = ParseCliArgs(args, {"--config", "--advance-to", "--metrics-out"});
+    if (cli.positional.size() > 1) throw CliError("replay takes at most one input file");
+    config = LoadConfig(cli.Require("--config"), cli.sets);
+    if (auto t = cli.Get("--advance-to")) {
+      options.advance_to_ms = ParseTimeArg(*t);
+      if (!options.advance_to_ms) {
+        throw CliError("--advance-to: not an RFC 3339 time or epoch milliseconds: " + *t);
+      }
+    }
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "replay: bad arguments", {{"error", e.what()}});
+    return 2;
+  }
+  std::string input = cli.positional.empty() ? "-" : cli.positional[0];
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (input != "-") {
+    file.open(input, std::ios::binary);
+    if (!file) {
+      Log(LogLevel::kError, "replay: cannot open input", {{"file", input}});
+      return 1;
+    }
+    in = &file;
+  }
+  std::ios::sync_with_stdio(false);
+  options.progress = ::isatty(2) != 0;
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<Metrics> metrics;
+  auto metrics_out = cli.Get("--metrics-out");
+  if (metrics_out) metrics = std::make_unique<Metrics>(*registry, config);
+
+  ReplayWriter writer(config.topics, stdout);
+  ReplayStats stats = Replay(config, *in, options, metrics.get(), &writer);
+
+  if (metrics_out) {
+    std::ofstream out(*metrics_out, std::ios::binary | std::ios::trunc);
+    out << prometheus::TextSerializer().Serialize(registry->Collect());
+    if (!out) {
+      Log(LogLevel::kError, "replay: cannot write metrics", {{"file", *metrics_out}});
+      return 1;
+    }
+  }
+  auto n = [](int64_t v) { return std::to_string(v); };
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.0f",
+                stats.lines / (stats.elapsed_s > 0 ? stats.elapsed_s : 1));
+  char elapsed[32];
+  std::snprintf(elapsed, sizeof elapsed, "%.3f", stats.elapsed_s);
+  Log(LogLevel::kInfo, "replay finished",
+      {{"events", n(stats.lines)},
+       {"invalid", n(stats.invalid)},
+       {"page", n(writer.count(TopicRole::kPage))},
+       {"owner_queue", n(writer.count(TopicRole::kOwnerQueue))},
+       {"tickets", n(writer.count(TopicRole::kTickets))},
+       {"decisions", n(writer.count(TopicRole::kDecisions))},
+       {"pending", n(writer.count(TopicRole::kPending))},
+       {"escalations", n(writer.count(TopicRole::kEscalations))},
+       {"audit", n(writer.count(TopicRole::kAudit))},
+       {"dlq", n(writer.count(TopicRole::kDlq))},
+       {"elapsed_s", elapsed},
+       {"events_per_s", rate}});
+  return 0;
+}
+
+int CheckConfigCommand(const std::vector<std::string>& args) {
+  try {
+    CliArgs cli = ParseCliArgs(args, {"--config"});
+    std::string path = cli.Require("--config");
+    Config config = LoadConfig(path, cli.sets);
+    Log(LogLevel::kInfo, "config ok",
+        {{"file", path}, {"workflows", std::to_string(config.workflows.size())}});
+    return 0;
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "config invalid", {{"error", e.what()}});
+    std::fprintf(stdout, "%s\n", e.what());
+    return 2;
+  }
+}
+
+}  // namespace handoffd

@@ -1,0 +1,21 @@
+// Appending JSON text to a std::string without a DOM: strings with RFC 8259 escaping
+// (control characters as \u00XX), shortest round-trip doubles and exact integers.
+// Pure functions; output is deterministic, byte for byte.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace handoffd {
+
+// Appends `s` as a quoted JSON string. Bytes >= 0x80 are copied unchanged (UTF-8 passes
+// through); invalid UTF-8 is not repaired.
+void AppendJsonString(std::string* out, std::string_view s);
+
+// Appends the shortest text that round-trips `v`; non-finite values become null.
+void AppendJsonDouble(std::string* out, double v);
+
+void AppendJsonInt(std::string* out, int64_t v);
+
+}  // namespace handoffd
