@@ -1,0 +1,154 @@
+// Golden tests: replays the sample streams in tests/data/ against tests/data/test-catalog.yaml
+// and compares every output byte with tests/golden/<name>.out. The expected files were checked
+// by hand against the contract; regenerate with HANDOFFD_UPDATE_GOLDEN=1 only after checking.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "config/config_loader.h"
+#include "processor/cli/replay.h"
+
+namespace handoffd {
+namespace {
+
+const std::string kData = HANDOFFD_TEST_DATA;
+const std::string kGolden = std::string(HANDOFFD_SOURCE_DIR) + "/tests/golden";
+
+class RecordingObserver : public EngineObserver {
+ public:
+  void OnAcknowledged(Severity s, double seconds) override { acks.push_back({s, seconds}); }
+  std::vector<std::pair<Severity, double>> acks;
+};
+
+struct ReplayOutput {
+  std::string text;
+  std::vector<std::string> lines;
+};
+
+ReplayOutput RunReplay(const std::string& input_file, EngineObserver* observer,
+                       std::optional<int64_t> advance_to = std::nullopt) {
+  Config config = LoadConfig(kData + "/test-catalog.yaml", {});
+  std::ifstream in(input_file, std::ios::binary);
+  EXPECT_TRUE(in.good()) << input_file;
+  std::FILE* out = std::tmpfile();
+  ReplayOptions options;
+  options.advance_to_ms = advance_to;
+  {
+    ReplayWriter writer(config.topics, out);
+    Replay(config, in, options, observer, &writer);
+  }
+  std::rewind(out);
+  ReplayOutput result;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, out)) > 0) result.text.append(buf, n);
+  std::fclose(out);
+  std::istringstream lines(result.text);
+  for (std::string line; std::getline(lines, line);) result.lines.push_back(line);
+  return result;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void CompareWithGolden(const std::string& name, const std::string& actual) {
+  std::string path = kGolden + "/" + name + ".out";
+  if (std::getenv("HANDOFFD_UPDATE_GOLDEN") != nullptr) {
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << actual;
+  }
+  EXPECT_EQ(ReadFile(path), actual) << "replay of " << name << " differs from " << path;
+}
+
+size_t CountContaining(const std::vector<std::string>& lines, std::vector<std::string> needles) {
+  size_t count = 0;
+  for (const auto& line : lines) {
+    bool all = true;
+    for (const auto& n : needles) all = all && line.find(n) != std::string::npos;
+    count += all ? 1 : 0;
+  }
+  return count;
+}
+
+TEST(ReplayGolden, RefundReviewGoesToDecisionsAndAckGivesMttaOf180Seconds) {
+  RecordingObserver observer;
+  ReplayOutput out = RunReplay(kData + "/refund-review.jsonl", &observer);
+  CompareWithGolden("refund-review", out.text);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"handoff.decisions\""}), 1u);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"handoff.decisions\"", "\"gate\":\"decision\"",
+                                        "\"failure_class\":\"business_judgment\"",
+                                        "\"label\":\"offer credit\"", "\"orderFile\""}),
+            1u);
+  ASSERT_EQ(observer.acks.size(), 1u);
+  EXPECT_EQ(observer.acks[0].first, Severity::kP2);
+  EXPECT_DOUBLE_EQ(observer.acks[0].second, 180.0);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"handoff.audit\"", "\"acknowledged\""}), 1u);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"handoff.escalations\""}), 0u);
+}
+
+TEST(ReplayGolden, P1MissingRollbackIsHeldThenOverridePagedThenEscalatedTwice) {
+  ReplayOutput out = RunReplay(kData + "/p1-missing-rollback.jsonl", nullptr);
+  CompareWithGolden("p1-missing-rollback", out.text);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"handoff.pending\"", "\"gate\":\"held\"",
+                                        "\"revision\":1", "\"rollback_command\""}),
+            1u);
+  EXPECT_EQ(
+      CountContaining(out.lines, {"\"topic\":\"handoff.page\"", "\"gate\":\"page\"", "\"override\"",
+                                  "\"revision\":2", "\"emitted_at\":\"2026-03-02T02:01:07.000Z\""}),
+      1u);
+  EXPECT_EQ(
+      CountContaining(out.lines, {"\"topic\":\"handoff.escalations\"", "\"escalation_level\":2",
+                                  "\"emitted_at\":\"2026-03-02T02:05:07.000Z\""}),
+      1u);
+  EXPECT_EQ(
+      CountContaining(out.lines, {"\"topic\":\"handoff.escalations\"", "\"escalation_level\":3",
+                                  "\"emitted_at\":\"2026-03-02T02:10:07.000Z\""}),
+      1u);
+  // The run waits on a human: no stalled packet although no step event came for 11 minutes.
+  EXPECT_EQ(CountContaining(out.lines, {"\"failure_class\":\"stalled\""}), 0u);
+}
+
+TEST(ReplayGolden, SameInputGivesSameBytes) {
+  ReplayOutput a = RunReplay(kData + "/p1-missing-rollback.jsonl", nullptr);
+  ReplayOutput b = RunReplay(kData + "/p1-missing-rollback.jsonl", nullptr);
+  EXPECT_EQ(a.text, b.text);
+  EXPECT_FALSE(a.text.empty());
+}
+
+TEST(ReplayGolden, BadLinesGoToTheDlqWithReasonAndProcessingGoesOn) {
+  std::string path = ::testing::TempDir() + "/bad.jsonl";
+  std::ofstream(path)
+      << "not json\n"
+      << "[1,2]\n"
+      << R"({"event_id":"e1","type":"run_started","ts":"2026-01-01T00:00:00Z"})"
+      << "\n"
+      << R"({"event_id":"e2","run_id":"r","type":"decision","ts":"2026-01-01T00:00:01Z","confidence":"high"})"
+      << "\n"
+      << R"({"event_id":"e3","run_id":"r","type":"decision","ts":"2026-01-01T00:00:02Z","confidence":0.2,"step":"s"})"
+      << "\n";
+  ReplayOutput out = RunReplay(path, nullptr);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\"", "\"invalid_json\""}), 1u);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\"", "\"not_object\""}), 1u);
+  EXPECT_EQ(
+      CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\"", "\"missing_field:run_id\""}),
+      1u);
+  EXPECT_EQ(
+      CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\"", "\"wrong_type:confidence\""}),
+      1u);
+  // The valid low-confidence decision after the bad lines still opens a packet.
+  EXPECT_EQ(CountContaining(out.lines, {"\"failure_class\":\"low_confidence\"",
+                                        "\"source\":{\"topic\":\"agent.events\",\"partition\":0,"
+                                        "\"offset\":4}"}),
+            1u);
+}
+
+}  // namespace
+}  // namespace handoffd
