@@ -2,6 +2,8 @@
 // Bad input is a value, never an exception: the result names the DLQ reason of contract
 // section 11 ("oversized", "invalid_json", "not_object", "missing_field:<f>", "wrong_type:<f>",
 // "bad_timestamp"). One Decoder per thread; it reuses its parser and buffers across records.
+// A repeated key: the last occurrence wins. JSON null counts as absent (for a required field
+// that is missing_field:<f>).
 #pragma once
 
 #include <simdjson.h>
@@ -25,6 +27,11 @@ class Decoder {
   // next Decode call) and *out is unspecified.
   // Never throws, never aborts, for any input bytes.
   std::string_view Decode(std::string_view bytes, Event* out);
+
+  // As Decode, without copying: for callers whose buffer already has simdjson's padding.
+  // REQUIRES: `allocated` >= bytes.size() + simdjson::SIMDJSON_PADDING bytes are readable from
+  // bytes.data(). Views in *out point into `bytes` or the Decoder, valid as for Decode.
+  std::string_view DecodePadded(std::string_view bytes, size_t allocated, Event* out);
 
  private:
   int64_t max_event_bytes_;

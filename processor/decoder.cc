@@ -1,0 +1,676 @@
+#include "processor/decoder.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace handoffd {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+// Every top-level key the decoder knows, plus the subfields of `owner`, `blast_radius` and
+// `error`. The first pass fills one Slot per field; validation then reads the slots in the
+// order of contract section 11.
+enum Field : uint8_t {
+  kEventId,
+  kRunId,
+  kType,
+  kTs,
+  kWorkflowId,
+  kStep,
+  kObjective,
+  kRecommendedAction,
+  kRollbackCommand,
+  kOwner,
+  kOwnerPrimary,
+  kOwnerBackup,
+  kBlastRadius,
+  kBlastRadiusUsers,
+  kBlastRadiusJobs,
+  kAttrs,
+  kCostUsd,
+  kSeverity,
+  kError,
+  kErrorCode,
+  kErrorMessage,
+  kRetryable,
+  kTool,
+  kStatus,
+  kSideEffect,
+  kTokens,
+  kDurationMs,
+  kConfidence,
+  kAction,
+  kRisk,
+  kAmount,
+  kReason,
+  kHandoffType,
+  kOptions,
+  kEvidence,
+  kOwnerRole,
+  kNextActionAfterDecision,
+  kOutcome,
+  kPacketId,
+  kBy,
+  kFieldCount,
+  kNoField = kFieldCount,
+};
+static_assert(kFieldCount <= 64, "presence is a 64-bit mask");
+
+// Wire names, with dotted names for subfields, as they appear in DLQ reasons.
+constexpr std::string_view kFieldNames[kFieldCount] = {
+    "event_id",
+    "run_id",
+    "type",
+    "ts",
+    "workflow_id",
+    "step",
+    "objective",
+    "recommended_action",
+    "rollback_command",
+    "owner",
+    "owner.primary",
+    "owner.backup",
+    "blast_radius",
+    "blast_radius.users",
+    "blast_radius.jobs",
+    "attrs",
+    "cost_usd",
+    "severity",
+    "error",
+    "error.code",
+    "error.message",
+    "retryable",
+    "tool",
+    "status",
+    "side_effect",
+    "tokens",
+    "duration_ms",
+    "confidence",
+    "action",
+    "risk",
+    "amount",
+    "reason",
+    "handoff_type",
+    "options",
+    "evidence",
+    "owner_role",
+    "next_action_after_decision",
+    "outcome",
+    "packet_id",
+    "by",
+};
+
+// The JSON kind of a field's value. Null is recorded as absent (contract: null = absent).
+enum class Kind : uint8_t { kString, kInt, kBigInt, kDouble, kBool, kObject, kArray };
+
+struct Slot {
+  Kind kind;
+  std::string_view text;  // kString: the unescaped value; kObject/kArray: the raw JSON text
+  int64_t i;              // kInt
+  double d;               // kInt, kBigInt, kDouble
+  bool b;                 // kBool
+};
+
+// Top-level key -> field. Dispatches on length first so each key costs one or two compares.
+Field TopLevelField(std::string_view k) {
+  switch (k.size()) {
+    case 2:
+      if (k == "ts") return kTs;
+      if (k == "by") return kBy;
+      break;
+    case 4:
+      if (k == "type") return kType;
+      if (k == "step") return kStep;
+      if (k == "tool") return kTool;
+      if (k == "risk") return kRisk;
+      break;
+    case 5:
+      if (k == "error") return kError;
+      if (k == "owner") return kOwner;
+      if (k == "attrs") return kAttrs;
+      break;
+    case 6:
+      if (k == "run_id") return kRunId;
+      if (k == "status") return kStatus;
+      if (k == "reason") return kReason;
+      if (k == "action") return kAction;
+      if (k == "amount") return kAmount;
+      if (k == "tokens") return kTokens;
+      break;
+    case 7:
+      if (k == "outcome") return kOutcome;
+      if (k == "options") return kOptions;
+      break;
+    case 8:
+      if (k == "event_id") return kEventId;
+      if (k == "cost_usd") return kCostUsd;
+      if (k == "severity") return kSeverity;
+      if (k == "evidence") return kEvidence;
+      break;
+    case 9:
+      if (k == "objective") return kObjective;
+      if (k == "retryable") return kRetryable;
+      if (k == "packet_id") return kPacketId;
+      break;
+    case 10:
+      if (k == "confidence") return kConfidence;
+      if (k == "owner_role") return kOwnerRole;
+      break;
+    case 11:
+      if (k == "workflow_id") return kWorkflowId;
+      if (k == "side_effect") return kSideEffect;
+      if (k == "duration_ms") return kDurationMs;
+      break;
+    case 12:
+      if (k == "blast_radius") return kBlastRadius;
+      if (k == "handoff_type") return kHandoffType;
+      break;
+    case 16:
+      if (k == "rollback_command") return kRollbackCommand;
+      break;
+    case 18:
+      if (k == "recommended_action") return kRecommendedAction;
+      break;
+    case 26:
+      if (k == "next_action_after_decision") return kNextActionAfterDecision;
+      break;
+    default:
+      break;
+  }
+  return kNoField;
+}
+
+// Subfield of an object-valued field, or kNoField.
+Field SubField(Field parent, std::string_view k) {
+  switch (parent) {
+    case kOwner:
+      if (k == "primary") return kOwnerPrimary;
+      if (k == "backup") return kOwnerBackup;
+      break;
+    case kBlastRadius:
+      if (k == "users") return kBlastRadiusUsers;
+      if (k == "jobs") return kBlastRadiusJobs;
+      break;
+    case kError:
+      if (k == "code") return kErrorCode;
+      if (k == "message") return kErrorMessage;
+      break;
+    default:
+      break;
+  }
+  return kNoField;
+}
+
+// Consumes one value of any kind, checking that it is well-formed JSON (ondemand only checks
+// what is read, so values nobody reads would otherwise pass unchecked).
+simdjson::error_code SkipValue(od::value v) {
+  od::json_type t;
+  if (auto e = v.type().get(t)) return e;
+  switch (t) {
+    case od::json_type::object: {
+      od::object obj;
+      if (auto e = v.get_object().get(obj)) return e;
+      for (auto f : obj) {
+        od::field field;
+        if (auto e = std::move(f).get(field)) return e;
+        std::string_view key;
+        if (auto e = field.unescaped_key().get(key)) return e;
+        if (auto e = SkipValue(field.value())) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::array: {
+      od::array arr;
+      if (auto e = v.get_array().get(arr)) return e;
+      for (auto el : arr) {
+        od::value item;
+        if (auto e = std::move(el).get(item)) return e;
+        if (auto e = SkipValue(item)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    case od::json_type::number:
+      return v.get_number().error();
+    case od::json_type::string:
+      return v.get_string().error();
+    case od::json_type::boolean:
+      return v.get_bool().error();
+    case od::json_type::null: {
+      bool is_null = false;
+      if (auto e = v.is_null().get(is_null)) return e;
+      return is_null ? simdjson::SUCCESS : simdjson::TAPE_ERROR;
+    }
+  }
+  return simdjson::TAPE_ERROR;
+}
+
+// True when the whole document has been consumed (ondemand reports OUT_OF_BOUNDS for the
+// location past the last token).
+bool AtEnd(od::document* doc) { return doc->current_location().error() == simdjson::OUT_OF_BOUNDS; }
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Everything the first pass saw: which fields were present (non-null) and their values.
+struct Fields {
+  uint64_t present = 0;
+  Slot slot[kFieldCount];
+
+  bool Has(Field f) const { return (present >> f) & 1; }
+  const Slot& Get(Field f) const { return slot[f]; }
+  void Clear(Field f) { present &= ~(uint64_t{1} << f); }
+  Slot& Set(Field f, Kind kind) {
+    present |= uint64_t{1} << f;
+    slot[f].kind = kind;
+    return slot[f];
+  }
+};
+
+class FirstPass {
+ public:
+  FirstPass(od::document* doc, Fields* fields) : doc_(doc), fields_(fields) {}
+
+  // Reads one value into the slot of `f` (or only checks it when f is kNoField). Objects and
+  // arrays keep their raw text; the subfields of owner/blast_radius/error get their own slots.
+  simdjson::error_code Read(Field f, od::value v) {
+    if (f == kNoField) return SkipValue(v);
+    ClearWithChildren(f);  // a repeated key replaces the earlier value entirely
+    od::json_type t;
+    if (auto e = v.type().get(t)) return e;
+    switch (t) {
+      case od::json_type::string: {
+        std::string_view s;
+        if (auto e = v.get_string().get(s)) return e;
+        fields_->Set(f, Kind::kString).text = s;
+        return simdjson::SUCCESS;
+      }
+      case od::json_type::number: {
+        od::number n;
+        if (auto e = v.get_number().get(n)) return e;
+        switch (n.get_number_type()) {
+          case od::number_type::signed_integer: {
+            Slot& s = fields_->Set(f, Kind::kInt);
+            s.i = n.get_int64();
+            s.d = static_cast<double>(s.i);
+            break;
+          }
+          case od::number_type::unsigned_integer:
+            fields_->Set(f, Kind::kBigInt).d = n.as_double();
+            break;
+          case od::number_type::floating_point_number:
+            fields_->Set(f, Kind::kDouble).d = n.get_double();
+            break;
+        }
+        return simdjson::SUCCESS;
+      }
+      case od::json_type::boolean: {
+        bool b = false;
+        if (auto e = v.get_bool().get(b)) return e;
+        fields_->Set(f, Kind::kBool).b = b;
+        return simdjson::SUCCESS;
+      }
+      case od::json_type::null: {
+        bool is_null = false;
+        if (auto e = v.is_null().get(is_null)) return e;
+        if (!is_null) return simdjson::TAPE_ERROR;
+        return simdjson::SUCCESS;
+      }
+      case od::json_type::object:
+      case od::json_type::array:
+        return ReadContainer(f, t, v);
+    }
+    return simdjson::TAPE_ERROR;
+  }
+
+ private:
+  void ClearWithChildren(Field f) {
+    fields_->Clear(f);
+    if (f == kOwner) {
+      fields_->Clear(kOwnerPrimary);
+      fields_->Clear(kOwnerBackup);
+    } else if (f == kBlastRadius) {
+      fields_->Clear(kBlastRadiusUsers);
+      fields_->Clear(kBlastRadiusJobs);
+    } else if (f == kError) {
+      fields_->Clear(kErrorCode);
+      fields_->Clear(kErrorMessage);
+    }
+  }
+
+  simdjson::error_code ReadContainer(Field f, od::json_type t, od::value v) {
+    const char* start = v.raw_json_token().data();
+    bool has_children = f == kOwner || f == kBlastRadius || f == kError;
+    if (t == od::json_type::object && has_children) {
+      od::object obj;
+      if (auto e = v.get_object().get(obj)) return e;
+      for (auto fr : obj) {
+        od::field field;
+        if (auto e = std::move(fr).get(field)) return e;
+        std::string_view key;
+        if (auto e = field.unescaped_key().get(key)) return e;
+        Field sub = SubField(f, key);
+        if (sub == kNoField) {
+          if (auto e = SkipValue(field.value())) return e;
+        } else {
+          if (auto e = Read(sub, field.value())) return e;
+        }
+      }
+    } else if (auto e = SkipValue(v)) {
+      return e;
+    }
+    // The container ends just before the next token (',' or '}' of the root object), less
+    // whitespace. Such a token always exists: the root object is not closed yet.
+    const char* end = nullptr;
+    if (auto e = doc_->current_location().get(end)) return e;
+    while (end > start && IsJsonSpace(end[-1])) --end;
+    Slot& s = fields_->Set(f, t == od::json_type::object ? Kind::kObject : Kind::kArray);
+    s.text = std::string_view(start, static_cast<size_t>(end - start));
+    return simdjson::SUCCESS;
+  }
+
+  od::document* doc_;
+  Fields* fields_;
+};
+
+// Reasons that need no composition.
+constexpr std::string_view kOversized = "oversized";
+constexpr std::string_view kInvalidJson = "invalid_json";
+constexpr std::string_view kNotObject = "not_object";
+constexpr std::string_view kBadTimestamp = "bad_timestamp";
+
+// Epoch ms of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: integer timestamps outside
+// the years RFC 3339 can spell are bad, so every accepted time can be formatted on output.
+constexpr int64_t kMinTsMs = -62167219200000;
+constexpr int64_t kMaxTsMs = 253402300799999;
+
+constexpr size_t kMaxRunIdBytes = 256;
+constexpr int64_t kInitialCapacity = 1 << 20;
+
+// Validates the slots against the contract, in the order of section 11, and fills the Event.
+// Each Check* returns false after recording the first failure.
+class Validator {
+ public:
+  Validator(const Fields& fields, Event* out, std::string* reason)
+      : f_(fields), out_(out), reason_(reason) {}
+
+  std::string_view failure() const { return failure_; }
+
+  bool Fail(std::string_view prefix, Field f) {
+    reason_->assign(prefix);
+    reason_->append(kFieldNames[f]);
+    failure_ = *reason_;
+    return false;
+  }
+  bool Missing(Field f) { return Fail("missing_field:", f); }
+  bool WrongType(Field f) { return Fail("wrong_type:", f); }
+
+  // A string field: required (missing_field when absent) or optional (nullopt when absent).
+  bool RequiredString(Field f, std::string_view* out) {
+    if (!f_.Has(f)) return Missing(f);
+    if (f_.Get(f).kind != Kind::kString) return WrongType(f);
+    *out = f_.Get(f).text;
+    return true;
+  }
+  bool OptionalString(Field f, std::optional<std::string_view>* out) {
+    if (!f_.Has(f)) return true;
+    if (f_.Get(f).kind != Kind::kString) return WrongType(f);
+    *out = f_.Get(f).text;
+    return true;
+  }
+  template <typename E>
+  bool OptionalEnum(Field f, std::optional<E> (*parse)(std::string_view), std::optional<E>* out) {
+    if (!f_.Has(f)) return true;
+    if (f_.Get(f).kind != Kind::kString) return WrongType(f);
+    *out = parse(f_.Get(f).text);
+    return out->has_value() || WrongType(f);
+  }
+  bool OptionalNumber(Field f, std::optional<double>* out) {
+    if (!f_.Has(f)) return true;
+    Kind k = f_.Get(f).kind;
+    if (k != Kind::kInt && k != Kind::kBigInt && k != Kind::kDouble) return WrongType(f);
+    *out = f_.Get(f).d;
+    return true;
+  }
+  bool OptionalCount(Field f, std::optional<int64_t>* out) {
+    if (!f_.Has(f)) return true;
+    if (f_.Get(f).kind != Kind::kInt || f_.Get(f).i < 0) return WrongType(f);
+    *out = f_.Get(f).i;
+    return true;
+  }
+  bool OptionalRaw(Field f, Kind kind, std::optional<std::string_view>* out) {
+    if (!f_.Has(f)) return true;
+    if (f_.Get(f).kind != kind) return WrongType(f);
+    *out = f_.Get(f).text;
+    return true;
+  }
+  // An object field whose presence is optional; true when present and an object.
+  bool OptionalObject(Field f, bool* present) {
+    *present = f_.Has(f);
+    if (*present && f_.Get(f).kind != Kind::kObject) return WrongType(f);
+    return true;
+  }
+
+  bool Envelope() {
+    // The type decides whether event_id is required (acks carry none), so read it first but
+    // report in the contract's order: event_id, run_id, type, ts.
+    bool type_ok = f_.Has(kType) && f_.Get(kType).kind == Kind::kString;
+    if (type_ok) {
+      out_->type_name = f_.Get(kType).text;
+      out_->type = ParseEventType(out_->type_name);
+    }
+    if (!(type_ok && out_->IsAck())) {
+      if (!RequiredString(kEventId, &out_->event_id)) return false;
+      if (out_->event_id.empty()) return WrongType(kEventId);
+    }
+    if (!RequiredString(kRunId, &out_->run_id)) return false;
+    if (out_->run_id.empty() || out_->run_id.size() > kMaxRunIdBytes) return WrongType(kRunId);
+    if (!type_ok) return f_.Has(kType) ? WrongType(kType) : Missing(kType);
+    return Timestamp();
+  }
+
+  bool Timestamp() {
+    if (!f_.Has(kTs)) return Missing(kTs);
+    const Slot& s = f_.Get(kTs);
+    bool ok = false;
+    if (s.kind == Kind::kString) {
+      ok = ParseRfc3339Ms(s.text, &out_->ts_ms);
+    } else if (s.kind == Kind::kInt && s.i >= kMinTsMs && s.i <= kMaxTsMs) {
+      out_->ts_ms = s.i;
+      ok = true;
+    }
+    if (!ok) failure_ = kBadTimestamp;
+    return ok;
+  }
+
+  bool Owner() {
+    bool present = false;
+    if (!OptionalObject(kOwner, &present)) return false;
+    return !present || (OptionalString(kOwnerPrimary, &out_->owner_primary) &&
+                        OptionalString(kOwnerBackup, &out_->owner_backup));
+  }
+
+  bool TypeFields() {
+    Event& e = *out_;
+    switch (e.type) {
+      case EventType::kRunStarted: {
+        std::string_view workflow;
+        if (!RequiredString(kWorkflowId, &workflow)) return false;
+        e.workflow_id = workflow;
+        return OptionalString(kObjective, &e.objective) &&
+               OptionalEnum(kSeverity, &ParseSeverity, &e.severity) && Owner();
+      }
+      case EventType::kStepStarted:
+      case EventType::kStepSucceeded: {
+        std::string_view step;
+        if (!RequiredString(kStep, &step)) return false;
+        e.step = step;
+        return true;
+      }
+      case EventType::kStepFailed: {
+        std::string_view step;
+        if (!RequiredString(kStep, &step)) return false;
+        e.step = step;
+        bool present = false;
+        if (!OptionalObject(kError, &present)) return false;
+        if (!RequiredString(kErrorCode, &e.error_code) ||
+            !OptionalString(kErrorMessage, &e.error_message)) {
+          return false;
+        }
+        if (f_.Has(kRetryable)) {
+          if (f_.Get(kRetryable).kind != Kind::kBool) return WrongType(kRetryable);
+          e.retryable = f_.Get(kRetryable).b;
+        }
+        return true;
+      }
+      case EventType::kToolCall:
+        return OptionalString(kStep, &e.step) && RequiredString(kTool, &e.tool) &&
+               OptionalEnum(kStatus, &ParseToolStatus, &e.tool_status) &&
+               OptionalEnum(kSideEffect, &ParseSideEffect, &e.side_effect) &&
+               OptionalNumber(kCostUsd, &e.cost_usd) && OptionalCount(kTokens, &e.tokens) &&
+               OptionalCount(kDurationMs, &e.duration_ms);
+      case EventType::kDecision: {
+        if (!OptionalString(kStep, &e.step)) return false;
+        std::optional<double> confidence;
+        if (!OptionalNumber(kConfidence, &confidence)) return false;
+        if (!confidence) return Missing(kConfidence);
+        if (!(*confidence >= 0 && *confidence <= 1)) return WrongType(kConfidence);
+        e.confidence = *confidence;
+        return OptionalString(kAction, &e.action) && OptionalEnum(kRisk, &ParseRisk, &e.risk) &&
+               OptionalNumber(kAmount, &e.amount);
+      }
+      case EventType::kHandoffRequested:
+        return OptionalString(kStep, &e.step) && RequiredString(kReason, &e.reason) &&
+               OptionalEnum(kHandoffType, &ParseHandoffType, &e.handoff_type) &&
+               OptionalRaw(kOptions, Kind::kArray, &e.options_json) &&
+               OptionalRaw(kEvidence, Kind::kObject, &e.evidence_json) &&
+               OptionalString(kOwnerRole, &e.owner_role) &&
+               OptionalString(kNextActionAfterDecision, &e.next_action_after_decision);
+      case EventType::kHeartbeat:
+        return OptionalString(kStep, &e.step);
+      case EventType::kRunCompleted: {
+        std::optional<Outcome> outcome;
+        if (!OptionalEnum(kOutcome, &ParseOutcome, &outcome)) return false;
+        if (!outcome) return Missing(kOutcome);
+        e.outcome = *outcome;
+        return true;
+      }
+      case EventType::kHandoffAcknowledged:
+      case EventType::kHandoffResolved:
+        return OptionalString(kPacketId, &e.packet_id) && OptionalString(kBy, &e.by);
+      case EventType::kUnknown:
+        return true;
+    }
+    return true;
+  }
+
+  // Fields any agent event may carry (not acks, not unknown types).
+  bool CommonFields() {
+    Event& e = *out_;
+    if (e.IsAck() || e.type == EventType::kUnknown) return true;
+    bool blast_radius = false;
+    return (e.workflow_id || OptionalString(kWorkflowId, &e.workflow_id)) &&
+           (e.step || OptionalString(kStep, &e.step)) &&
+           (e.objective || OptionalString(kObjective, &e.objective)) &&
+           OptionalString(kRecommendedAction, &e.recommended_action) &&
+           OptionalString(kRollbackCommand, &e.rollback_command) &&
+           OptionalObject(kBlastRadius, &blast_radius) &&
+           (!blast_radius || (OptionalCount(kBlastRadiusUsers, &e.blast_radius_users) &&
+                              OptionalCount(kBlastRadiusJobs, &e.blast_radius_jobs))) &&
+           (e.type == EventType::kRunStarted || Owner()) &&
+           OptionalRaw(kAttrs, Kind::kObject, &e.attrs_json) &&
+           (e.cost_usd || OptionalNumber(kCostUsd, &e.cost_usd));
+  }
+
+ private:
+  const Fields& f_;
+  Event* out_;
+  std::string* reason_;
+  std::string_view failure_;
+};
+
+}  // namespace
+
+Decoder::Decoder(int64_t max_event_bytes) : max_event_bytes_(max_event_bytes) {
+  // Reserve once for ordinary events so the steady state never allocates; a rare larger event
+  // (up to max_event_bytes) grows the buffers, which then stay grown.
+  int64_t capacity = std::clamp<int64_t>(max_event_bytes, 1, kInitialCapacity);
+  padded_.resize(static_cast<size_t>(capacity) + simdjson::SIMDJSON_PADDING);
+  if (parser_.allocate(static_cast<size_t>(capacity)) != simdjson::SUCCESS) {
+    // Not fatal: iterate() allocates on demand and reports a failure as invalid_json.
+  }
+  reason_.reserve(64);
+}
+
+std::string_view Decoder::Decode(std::string_view bytes, Event* out) {
+  if (static_cast<int64_t>(bytes.size()) > max_event_bytes_) return kOversized;
+  size_t needed = bytes.size() + simdjson::SIMDJSON_PADDING;
+  if (padded_.size() < needed) padded_.resize(needed);
+  std::memcpy(padded_.data(), bytes.data(), bytes.size());
+  return DecodePadded(std::string_view(padded_.data(), bytes.size()), padded_.size(), out);
+}
+
+std::string_view Decoder::DecodePadded(std::string_view bytes, size_t allocated, Event* out) {
+  if (static_cast<int64_t>(bytes.size()) > max_event_bytes_) return kOversized;
+  od::document doc;
+  if (parser_.iterate(bytes.data(), bytes.size(), allocated).get(doc)) return kInvalidJson;
+
+  od::json_type root_type;
+  if (doc.type().get(root_type)) return kInvalidJson;
+  if (root_type != od::json_type::object) {
+    // Only well-formed JSON is "not_object"; anything else is invalid_json (checked first).
+    simdjson::error_code e = simdjson::SUCCESS;
+    switch (root_type) {
+      case od::json_type::array: {
+        od::array arr;
+        e = doc.get_array().get(arr);
+        if (e) break;
+        for (auto el : arr) {
+          od::value item;
+          if ((e = std::move(el).get(item)) || (e = SkipValue(item))) break;
+        }
+        break;
+      }
+      case od::json_type::number:
+        e = doc.get_number().error();
+        break;
+      case od::json_type::string:
+        e = doc.get_string().error();
+        break;
+      case od::json_type::boolean:
+        e = doc.get_bool().error();
+        break;
+      case od::json_type::null: {
+        bool is_null = false;
+        e = doc.is_null().get(is_null);
+        if (!e && !is_null) e = simdjson::TAPE_ERROR;
+        break;
+      }
+      case od::json_type::object:
+        break;
+    }
+    return e || !AtEnd(&doc) ? kInvalidJson : kNotObject;
+  }
+
+  Fields fields;
+  {
+    od::object obj;
+    if (doc.get_object().get(obj)) return kInvalidJson;
+    FirstPass pass(&doc, &fields);
+    for (auto fr : obj) {
+      od::field field;
+      if (std::move(fr).get(field)) return kInvalidJson;
+      std::string_view key;
+      if (field.unescaped_key().get(key)) return kInvalidJson;
+      if (pass.Read(TopLevelField(key), field.value())) return kInvalidJson;
+    }
+  }
+  if (!AtEnd(&doc)) return kInvalidJson;  // trailing content after the object
+
+  *out = Event{};
+  Validator v(fields, out, &reason_);
+  if (v.Envelope() && v.TypeFields() && v.CommonFields()) return {};
+  return v.failure();
+}
+
+}  // namespace handoffd

@@ -1,0 +1,413 @@
+// Decoder: every DLQ reason of contract section 11, their order, both timestamp forms, each
+// event type's fields, acks, escapes, raw pass-through, and robustness on truncated input.
+#include "processor/decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace handoffd {
+namespace {
+
+class DecoderTest : public ::testing::Test {
+ protected:
+  // Decodes `json` and returns the DLQ reason ("" on success) as an owned string.
+  std::string Reason(std::string_view json) { return std::string(decoder_.Decode(json, &event_)); }
+
+  // Decodes an event that must be valid.
+  const Event& Ok(std::string_view json) {
+    std::string reason = Reason(json);
+    EXPECT_EQ(reason, "") << json;
+    return event_;
+  }
+
+  Decoder decoder_{1 << 20};
+  Event event_;
+};
+
+constexpr char kTs[] = R"("ts":"2026-11-21T02:00:00Z")";
+constexpr int64_t kTsMs = 1795226400000;  // 2026-11-21T02:00:00Z
+
+std::string Ev(std::string_view type, std::string_view fields = "") {
+  std::string s = R"({"event_id":"e1","run_id":"r1","type":")";
+  s += type;
+  s += R"(",)";
+  s += kTs;
+  if (!fields.empty()) {
+    s += ',';
+    s += fields;
+  }
+  s += '}';
+  return s;
+}
+
+TEST_F(DecoderTest, ValidEnvelopeDecodesIdsTypeAndTimestamp) {
+  const Event& e = Ok(Ev("heartbeat", R"("step":"fetch")"));
+  EXPECT_EQ(e.type, EventType::kHeartbeat);
+  EXPECT_EQ(e.type_name, "heartbeat");
+  EXPECT_EQ(e.event_id, "e1");
+  EXPECT_EQ(e.run_id, "r1");
+  EXPECT_EQ(e.ts_ms, kTsMs);
+  EXPECT_EQ(e.step, "fetch");
+}
+
+TEST_F(DecoderTest, OversizedWinsOverEverythingElse) {
+  Decoder small(20);
+  Event e;
+  EXPECT_EQ(small.Decode("{\"not json at all.....", &e), "oversized");
+  EXPECT_EQ(small.Decode(std::string(21, ' '), &e), "oversized");
+  // Exactly the limit is still decoded (and here is simply not an object).
+  EXPECT_EQ(small.Decode(std::string(18, ' ') + "[]", &e), "not_object");
+}
+
+TEST_F(DecoderTest, MalformedJsonIsInvalidJson) {
+  for (std::string_view bad : {
+           "",
+           "   ",
+           "not json",
+           R"({"event_id":"e1")",
+           R"({"event_id":"e1",)",
+           R"({"event_id":"e1"} trailing)",
+           R"({"event_id":"e1"}})",
+           R"({"event_id":"e1"}{"a":1})",
+           R"({"event_id" "e1"})",
+           R"({"event_id":"e1",,"run_id":"r"})",
+           R"({"event_id":'e1'})",
+           R"({"event_id":"e1\q"})",
+           "{\"event_id\":\"e\x01\"}",
+           "{\"event_id\":\"\xff\xfe\"}",
+           R"({"x":[1,,2]})",
+           R"({"x":{"a":tru}})",
+           R"({"x":nul})",
+           R"({"x":01})",
+           R"({"x":1.})",
+           R"([1,2)",
+           R"("unterminated)",
+       }) {
+    EXPECT_EQ(Reason(bad), "invalid_json") << bad;
+  }
+}
+
+TEST_F(DecoderTest, MalformedJsonAnywhereWinsOverFieldErrors) {
+  // run_id is missing too, but the malformed unknown field is reported first.
+  EXPECT_EQ(Reason(R"({"event_id":"e1","extra":[1,,2],"type":"heartbeat"})"), "invalid_json");
+  // Malformed JSON inside attrs must never reach a packet.
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("attrs":{"a":[1,}})")), "invalid_json");
+}
+
+TEST_F(DecoderTest, WellFormedNonObjectIsNotObject) {
+  for (std::string_view doc :
+       {"[]", "[1,{\"a\":2}]", "\"text\"", "42", "-1.5e3", "true", "false", "null", " [ ] "}) {
+    EXPECT_EQ(Reason(doc), "not_object") << doc;
+  }
+}
+
+TEST_F(DecoderTest, EnvelopeFieldsMissingOrWrongType) {
+  EXPECT_EQ(Reason(R"({"run_id":"r1","type":"heartbeat","ts":1})"), "missing_field:event_id");
+  EXPECT_EQ(Reason(R"({"event_id":7,"run_id":"r1","type":"heartbeat","ts":1})"),
+            "wrong_type:event_id");
+  EXPECT_EQ(Reason(R"({"event_id":"","run_id":"r1","type":"heartbeat","ts":1})"),
+            "wrong_type:event_id");
+  EXPECT_EQ(Reason(R"({"event_id":"e","type":"heartbeat","ts":1})"), "missing_field:run_id");
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":["r"],"type":"heartbeat","ts":1})"),
+            "wrong_type:run_id");
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":"r1","ts":1})"), "missing_field:type");
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":"r1","type":3,"ts":1})"), "wrong_type:type");
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":"r1","type":"heartbeat"})"), "missing_field:ts");
+}
+
+TEST_F(DecoderTest, RunIdMustBeOneTo256Bytes) {
+  auto with_run_id = [](const std::string& run_id) {
+    return R"({"event_id":"e","run_id":")" + run_id + R"(","type":"heartbeat","ts":1})";
+  };
+  EXPECT_EQ(Reason(with_run_id("")), "wrong_type:run_id");
+  EXPECT_EQ(Reason(with_run_id(std::string(257, 'r'))), "wrong_type:run_id");
+  EXPECT_EQ(Ok(with_run_id(std::string(256, 'r'))).run_id.size(), 256u);
+}
+
+TEST_F(DecoderTest, NullCountsAsAbsent) {
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":null,"type":"heartbeat","ts":1})"),
+            "missing_field:run_id");
+  const Event& e = Ok(Ev("heartbeat", R"("step":null,"attrs":null,"owner":null)"));
+  EXPECT_FALSE(e.step.has_value());
+  EXPECT_FALSE(e.attrs_json.has_value());
+  EXPECT_FALSE(e.owner_primary.has_value());
+}
+
+TEST_F(DecoderTest, FirstFailureInContractOrderWins) {
+  // Missing event_id and a bad timestamp: event_id comes first.
+  EXPECT_EQ(Reason(R"({"run_id":"r1","type":"heartbeat","ts":"soon"})"), "missing_field:event_id");
+  // Keys are judged in contract order, not document order.
+  EXPECT_EQ(Reason(R"({"ts":"soon","type":7,"run_id":"","event_id":"e"})"), "wrong_type:run_id");
+  EXPECT_EQ(Reason(R"({"ts":"soon","type":7,"run_id":"r","event_id":"e"})"), "wrong_type:type");
+  // A bad timestamp comes before the type's own fields.
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":"r","type":"step_failed","ts":"x"})"),
+            "bad_timestamp");
+  // Within a type, the required field before the optional ones.
+  EXPECT_EQ(Reason(Ev("tool_call", R"("status":"weird")")), "missing_field:tool");
+}
+
+TEST_F(DecoderTest, TimestampAsIntegerIsEpochMilliseconds) {
+  EXPECT_EQ(Ok(R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":1795226400123})").ts_ms,
+            1795226400123);
+  EXPECT_EQ(Ok(R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":0})").ts_ms, 0);
+}
+
+TEST_F(DecoderTest, TimestampAsRfc3339WithOffsets) {
+  auto ts = [this](std::string_view t) {
+    std::string json = R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":")";
+    json += t;
+    json += R"("})";
+    return Ok(json).ts_ms;
+  };
+  EXPECT_EQ(ts("2026-11-21T02:00:00Z"), kTsMs);
+  EXPECT_EQ(ts("2026-11-21T02:00:00.250Z"), kTsMs + 250);
+  EXPECT_EQ(ts("2026-11-21T03:30:00+01:30"), kTsMs);
+  EXPECT_EQ(ts("2026-11-20T21:00:00-05:00"), kTsMs);
+}
+
+TEST_F(DecoderTest, BadTimestamps) {
+  for (std::string_view ts :
+       {R"("2026-11-21T02:00:00")", R"("2026-13-01T00:00:00Z")", R"("yesterday")", R"("")", "1.5",
+        "true", "[1]", "{}", "-99999999999999999", "18446744073709551615", "253402300800000"}) {
+    std::string json = R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":)";
+    json += ts;
+    json += '}';
+    EXPECT_EQ(Reason(json), "bad_timestamp") << ts;
+  }
+}
+
+TEST_F(DecoderTest, RunStartedFields) {
+  const Event& e =
+      Ok(Ev("run_started", R"("workflow_id":"refund-review","objective":"refund #1",)"
+                           R"("severity":"P1","owner":{"primary":"ana","backup":"bo"})"));
+  EXPECT_EQ(e.type, EventType::kRunStarted);
+  EXPECT_EQ(e.workflow_id, "refund-review");
+  EXPECT_EQ(e.objective, "refund #1");
+  EXPECT_EQ(e.severity, Severity::kP1);
+  EXPECT_EQ(e.owner_primary, "ana");
+  EXPECT_EQ(e.owner_backup, "bo");
+  EXPECT_EQ(Reason(Ev("run_started")), "missing_field:workflow_id");
+  EXPECT_EQ(Reason(Ev("run_started", R"("workflow_id":"w","severity":"P4")")),
+            "wrong_type:severity");
+  EXPECT_EQ(Reason(Ev("run_started", R"("workflow_id":"w","owner":"ana")")), "wrong_type:owner");
+  EXPECT_EQ(Reason(Ev("run_started", R"("workflow_id":"w","owner":{"primary":1})")),
+            "wrong_type:owner.primary");
+}
+
+TEST_F(DecoderTest, StepStartedAndSucceededRequireStep) {
+  EXPECT_EQ(Ok(Ev("step_started", R"("step":"load")")).step, "load");
+  EXPECT_EQ(Ok(Ev("step_succeeded", R"("step":"load")")).type, EventType::kStepSucceeded);
+  EXPECT_EQ(Reason(Ev("step_started")), "missing_field:step");
+  EXPECT_EQ(Reason(Ev("step_succeeded", R"("step":5)")), "wrong_type:step");
+}
+
+TEST_F(DecoderTest, StepFailedFields) {
+  const Event& e =
+      Ok(Ev("step_failed",
+            R"("step":"post","error":{"code":"timeout","message":"slow"},"retryable":true)"));
+  EXPECT_EQ(e.step, "post");
+  EXPECT_EQ(e.error_code, "timeout");
+  EXPECT_EQ(e.error_message, "slow");
+  EXPECT_TRUE(e.retryable);
+  EXPECT_FALSE(Ok(Ev("step_failed", R"("step":"p","error":{"code":"x"})")).retryable);
+  EXPECT_EQ(Reason(Ev("step_failed", R"("step":"p")")), "missing_field:error.code");
+  EXPECT_EQ(Reason(Ev("step_failed", R"("step":"p","error":{"message":"m"})")),
+            "missing_field:error.code");
+  EXPECT_EQ(Reason(Ev("step_failed", R"("step":"p","error":"boom")")), "wrong_type:error");
+  EXPECT_EQ(Reason(Ev("step_failed", R"("step":"p","error":{"code":404})")),
+            "wrong_type:error.code");
+  EXPECT_EQ(Reason(Ev("step_failed", R"("step":"p","error":{"code":"x","message":1})")),
+            "wrong_type:error.message");
+  EXPECT_EQ(Reason(Ev("step_failed", R"("step":"p","error":{"code":"x"},"retryable":"yes")")),
+            "wrong_type:retryable");
+  EXPECT_EQ(Reason(Ev("step_failed", R"("error":{"code":"x"})")), "missing_field:step");
+}
+
+TEST_F(DecoderTest, ToolCallFields) {
+  const Event& e = Ok(Ev("tool_call", R"("step":"s","tool":"ledger.write","status":"error",)"
+                                      R"("side_effect":"irreversible","cost_usd":0.25,)"
+                                      R"("tokens":1200,"duration_ms":35)"));
+  EXPECT_EQ(e.tool, "ledger.write");
+  EXPECT_EQ(e.tool_status, ToolStatus::kError);
+  EXPECT_EQ(e.side_effect, SideEffect::kIrreversible);
+  EXPECT_DOUBLE_EQ(*e.cost_usd, 0.25);
+  EXPECT_EQ(e.tokens, 1200);
+  EXPECT_EQ(e.duration_ms, 35);
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","status":"maybe")")), "wrong_type:status");
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","side_effect":"some")")),
+            "wrong_type:side_effect");
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","cost_usd":"1")")), "wrong_type:cost_usd");
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","tokens":1.5)")), "wrong_type:tokens");
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","duration_ms":-1)")), "wrong_type:duration_ms");
+}
+
+TEST_F(DecoderTest, DecisionFieldsAndConfidenceRange) {
+  const Event& e = Ok(Ev("decision", R"("step":"approve","confidence":0.7,"action":"refund",)"
+                                     R"("risk":"external","amount":1250.5)"));
+  EXPECT_DOUBLE_EQ(e.confidence, 0.7);
+  EXPECT_EQ(e.action, "refund");
+  EXPECT_EQ(e.risk, Risk::kExternal);
+  EXPECT_DOUBLE_EQ(*e.amount, 1250.5);
+  EXPECT_DOUBLE_EQ(Ok(Ev("decision", R"("confidence":1)")).confidence, 1.0);
+  EXPECT_DOUBLE_EQ(Ok(Ev("decision", R"("confidence":0)")).confidence, 0.0);
+  EXPECT_EQ(Reason(Ev("decision")), "missing_field:confidence");
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":1.01)")), "wrong_type:confidence");
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":-0.1)")), "wrong_type:confidence");
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":"high")")), "wrong_type:confidence");
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":0.9,"risk":"medium")")), "wrong_type:risk");
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":0.9,"amount":"10")")), "wrong_type:amount");
+}
+
+TEST_F(DecoderTest, HandoffRequestedFieldsKeepRawOptionsAndEvidence) {
+  const Event& e =
+      Ok(Ev("handoff_requested",
+            R"("step":"approve","reason":"needs sign-off","handoff_type":"risk_authorization",)"
+            R"("options": [ {"label":"approve","risk":"high"}, {"label":"deny"} ] ,)"
+            R"("evidence":{"invoice":"s3://b/inv.pdf"},"owner_role":"finance-lead",)"
+            R"("next_action_after_decision":"post refund")"));
+  EXPECT_EQ(e.reason, "needs sign-off");
+  EXPECT_EQ(e.handoff_type, HandoffType::kRiskAuthorization);
+  EXPECT_EQ(e.options_json, R"([ {"label":"approve","risk":"high"}, {"label":"deny"} ])");
+  EXPECT_EQ(e.evidence_json, R"({"invoice":"s3://b/inv.pdf"})");
+  EXPECT_EQ(e.owner_role, "finance-lead");
+  EXPECT_EQ(e.next_action_after_decision, "post refund");
+  EXPECT_EQ(Reason(Ev("handoff_requested")), "missing_field:reason");
+  EXPECT_EQ(Reason(Ev("handoff_requested", R"("reason":"r","handoff_type":"vibes")")),
+            "wrong_type:handoff_type");
+  EXPECT_EQ(Reason(Ev("handoff_requested", R"("reason":"r","options":{})")), "wrong_type:options");
+  EXPECT_EQ(Reason(Ev("handoff_requested", R"("reason":"r","evidence":[])")),
+            "wrong_type:evidence");
+}
+
+TEST_F(DecoderTest, RunCompletedRequiresKnownOutcome) {
+  EXPECT_EQ(Ok(Ev("run_completed", R"("outcome":"failure")")).outcome, Outcome::kFailure);
+  EXPECT_EQ(Ok(Ev("run_completed", R"("outcome":"cancelled")")).outcome, Outcome::kCancelled);
+  EXPECT_EQ(Reason(Ev("run_completed")), "missing_field:outcome");
+  EXPECT_EQ(Reason(Ev("run_completed", R"("outcome":"meh")")), "wrong_type:outcome");
+}
+
+TEST_F(DecoderTest, CommonFieldsOnAnyEvent) {
+  const Event& e = Ok(
+      Ev("heartbeat", R"("workflow_id":"w","objective":"o","recommended_action":"retry",)"
+                      R"("rollback_command":"undo --all","blast_radius":{"users":1200,"jobs":3},)"
+                      R"("owner":{"backup":"bo"},"attrs":{"k":[1,2,{"z":null}]},"cost_usd":1)"));
+  EXPECT_EQ(e.workflow_id, "w");
+  EXPECT_EQ(e.objective, "o");
+  EXPECT_EQ(e.recommended_action, "retry");
+  EXPECT_EQ(e.rollback_command, "undo --all");
+  EXPECT_EQ(e.blast_radius_users, 1200);
+  EXPECT_EQ(e.blast_radius_jobs, 3);
+  EXPECT_FALSE(e.owner_primary.has_value());
+  EXPECT_EQ(e.owner_backup, "bo");
+  EXPECT_EQ(e.attrs_json, R"({"k":[1,2,{"z":null}]})");
+  EXPECT_DOUBLE_EQ(*e.cost_usd, 1.0);
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("blast_radius":{"users":-1})")),
+            "wrong_type:blast_radius.users");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("blast_radius":{"jobs":2.5})")),
+            "wrong_type:blast_radius.jobs");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("blast_radius":10)")), "wrong_type:blast_radius");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("attrs":[1])")), "wrong_type:attrs");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("workflow_id":1)")), "wrong_type:workflow_id");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("rollback_command":false)")), "wrong_type:rollback_command");
+}
+
+TEST_F(DecoderTest, UnknownTypeDecodesAsUnknownWithoutCheckingItsFields) {
+  const Event& e = Ok(Ev("agent_mood", R"("confidence":"very","step":[1])"));
+  EXPECT_EQ(e.type, EventType::kUnknown);
+  EXPECT_EQ(e.type_name, "agent_mood");
+  EXPECT_EQ(e.run_id, "r1");
+  // The envelope still applies to unknown types.
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":"r","type":"agent_mood"})"), "missing_field:ts");
+}
+
+TEST_F(DecoderTest, AcksNeedNoEventId) {
+  const Event& ack =
+      Ok(R"({"type":"handoff_acknowledged","run_id":"r1","packet_id":"r1#1","by":"ana","ts":5})");
+  EXPECT_EQ(ack.type, EventType::kHandoffAcknowledged);
+  EXPECT_TRUE(ack.IsAck());
+  EXPECT_EQ(ack.event_id, "");
+  EXPECT_EQ(ack.packet_id, "r1#1");
+  EXPECT_EQ(ack.by, "ana");
+  EXPECT_EQ(ack.ts_ms, 5);
+  const Event& resolve = Ok(R"({"type":"handoff_resolved","run_id":"r1","ts":6})");
+  EXPECT_EQ(resolve.type, EventType::kHandoffResolved);
+  EXPECT_FALSE(resolve.packet_id.has_value());
+  EXPECT_EQ(Reason(R"({"type":"handoff_resolved","ts":6})"), "missing_field:run_id");
+  EXPECT_EQ(Reason(R"({"type":"handoff_resolved","run_id":"r1"})"), "missing_field:ts");
+  EXPECT_EQ(Reason(R"({"type":"handoff_resolved","run_id":"r1","ts":6,"packet_id":1})"),
+            "wrong_type:packet_id");
+}
+
+TEST_F(DecoderTest, EscapedStringsAreUnescaped) {
+  const Event& e =
+      Ok(R"({"event_id":"e\u0031","run_id":"run \"q\"\\\/","type":"heart\u0062eat","ts":1,)"
+         R"("step":"caf\u00e9 \ud83d\ude00\n"})");
+  EXPECT_EQ(e.event_id, "e1");
+  EXPECT_EQ(e.run_id, "run \"q\"\\/");
+  EXPECT_EQ(e.type, EventType::kHeartbeat);
+  EXPECT_EQ(e.step, "caf\xc3\xa9 \xf0\x9f\x98\x80\n");
+  // Escaped keys name the same field.
+  EXPECT_EQ(Ok(R"({"event_id":"e","run\u005fid":"r","type":"heartbeat","ts":1})").run_id, "r");
+}
+
+TEST_F(DecoderTest, RepeatedKeyLastOneWins) {
+  EXPECT_EQ(Ok(R"({"event_id":"e","run_id":"a","run_id":"b","type":"heartbeat","ts":1})").run_id,
+            "b");
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":"a","run_id":1,"type":"heartbeat","ts":1})"),
+            "wrong_type:run_id");
+  // A repeated object replaces the earlier one entirely, subfields included.
+  const Event& e =
+      Ok(Ev("heartbeat", R"("owner":{"primary":"a","backup":"b"},"owner":{"primary":"c"})"));
+  EXPECT_EQ(e.owner_primary, "c");
+  EXPECT_FALSE(e.owner_backup.has_value());
+}
+
+TEST_F(DecoderTest, ViewsOutliveTheInputBufferUntilTheNextDecode) {
+  auto input = std::make_unique<std::string>(
+      Ev("tool_call", R"("tool":"t\u00e9","attrs":{"a":1},"step":"plain")"));
+  ASSERT_EQ(decoder_.Decode(*input, &event_), "");
+  input.reset();
+  EXPECT_EQ(event_.tool, "t\xc3\xa9");
+  EXPECT_EQ(event_.attrs_json, R"({"a":1})");
+  EXPECT_EQ(event_.step, "plain");
+  EXPECT_EQ(event_.run_id, "r1");
+}
+
+TEST_F(DecoderTest, ReusedDecoderDoesNotLeakFieldsBetweenEvents) {
+  Ok(Ev("step_failed", R"("step":"p","error":{"code":"x"},"retryable":true,"attrs":{})"));
+  const Event& e = Ok(Ev("heartbeat"));
+  EXPECT_FALSE(e.step.has_value());
+  EXPECT_FALSE(e.retryable);
+  EXPECT_FALSE(e.attrs_json.has_value());
+  EXPECT_EQ(e.error_code, "");
+}
+
+TEST_F(DecoderTest, DecodePaddedMatchesDecode) {
+  std::string json = Ev("decision", R"("confidence":0.5,"attrs":{"x":true})");
+  std::string buffer = json + std::string(simdjson::SIMDJSON_PADDING, '\0');
+  Event padded;
+  ASSERT_EQ(
+      decoder_.DecodePadded(std::string_view(buffer.data(), json.size()), buffer.size(), &padded),
+      "");
+  EXPECT_EQ(padded.attrs_json, R"({"x":true})");
+  EXPECT_EQ(padded.attrs_json->data(), buffer.data() + json.find("{\"x\""));  // no copy
+  EXPECT_DOUBLE_EQ(padded.confidence, 0.5);
+}
+
+TEST_F(DecoderTest, EveryTruncationOfAValidEventIsRejectedCleanly) {
+  std::string json = Ev(
+      "handoff_requested",
+      R"("reason":"r\"x","options":[{"label":"a"}],"evidence":{"e":"p"},"blast_radius":{"users":3},)"
+      R"("attrs":{"n":[1.5e3,-2,true,null]})");
+  ASSERT_EQ(Reason(json), "");
+  for (size_t n = 0; n < json.size(); ++n) {
+    std::string reason = Reason(std::string_view(json.data(), n));
+    EXPECT_TRUE(reason == "invalid_json" || reason == "not_object") << n << ": " << reason;
+  }
+}
+
+}  // namespace
+}  // namespace handoffd
