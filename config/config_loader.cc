@@ -163,8 +163,12 @@ class Loader {
   using Handler = std::function<void(const YAML::Node&, const Path&, const YAML::Mark&)>;
 
   [[noreturn]] void Fail(const Path& path, const YAML::Mark& mark, const std::string& what) const {
+    // Under a --set key the value came from the command line; above one, the --set created the
+    // map (ApplyOverride only walks through maps that exist), so the command line is to blame.
     for (const Path& o : override_paths_) {
-      if (IsPrefix(o, path)) throw ConfigError("--set:" + Dotted(path) + ": " + what);
+      if (IsPrefix(o, path) || IsPrefix(path, o)) {
+        throw ConfigError("--set:" + Dotted(path) + ": " + what);
+      }
     }
     int line = mark.is_null() ? 1 : mark.line + 1;
     throw ConfigError(name_ + ":" + std::to_string(line) + ": " + Dotted(path) + ": " + what);
@@ -602,6 +606,7 @@ class Loader {
 // property names contain dots); under workflows, an id already in the tree that contains dots is
 // matched whole, otherwise the id is the next segment.
 Path SplitOverrideKey(const std::string& key, const YAML::Node& root) {
+  // `root` is const so a missing key yields an invalid node: check IsDefined() before use.
   Path parts;
   std::string_view rest = key;
   while (!rest.empty()) {
@@ -609,7 +614,8 @@ Path SplitOverrideKey(const std::string& key, const YAML::Node& root) {
       parts.emplace_back(rest);
       break;
     }
-    if (parts == Path{"workflows"} && root.IsMap() && root["workflows"].IsMap()) {
+    if (parts == Path{"workflows"} && root.IsMap() && root["workflows"].IsDefined() &&
+        root["workflows"].IsMap()) {
       std::string best;
       for (const auto& kv : root["workflows"]) {
         const std::string& id = kv.first.Scalar();
