@@ -379,11 +379,6 @@ constexpr std::string_view kInvalidJson = "invalid_json";
 constexpr std::string_view kNotObject = "not_object";
 constexpr std::string_view kBadTimestamp = "bad_timestamp";
 
-// Epoch ms of 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999Z: integer timestamps outside
-// the years RFC 3339 can spell are bad, so every accepted time can be formatted on output.
-constexpr int64_t kMinTsMs = -62167219200000;
-constexpr int64_t kMaxTsMs = 253402300799999;
-
 constexpr size_t kMaxRunIdBytes = 256;
 constexpr int64_t kInitialCapacity = 1 << 20;
 
@@ -475,7 +470,8 @@ class Validator {
     bool ok = false;
     if (s.kind == Kind::kString) {
       ok = ParseRfc3339Ms(s.text, &out_->ts_ms);
-    } else if (s.kind == Kind::kInt && s.i >= kMinTsMs && s.i <= kMaxTsMs) {
+    } else if (s.kind == Kind::kInt && s.i >= kMinRfc3339Ms && s.i <= kMaxRfc3339Ms) {
+      // Integer times are limited to what FormatRfc3339Ms can spell on output.
       out_->ts_ms = s.i;
       ok = true;
     }

@@ -104,7 +104,11 @@ bool ParseRfc3339Ms(std::string_view s, int64_t* out_ms) {
   if (second == 60) second = 59;  // leap second: clamp, epoch time has no slot for it
   int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_min * 60;
-  *out_ms = secs * 1000 + millis;
+  int64_t ms = secs * 1000 + millis;
+  // An offset can move a time at either end of years 0000..9999 out of them in UTC, where
+  // FormatRfc3339Ms could not spell it.
+  if (ms < kMinRfc3339Ms || ms > kMaxRfc3339Ms) return false;
+  *out_ms = ms;
   return true;
 }
 
