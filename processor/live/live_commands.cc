@@ -1,19 +1,271 @@
-// Placeholder until live mode lands (issue 3): the commands exist and say so.
+// The Kafka-facing commands: run (the live worker), broker (embedded broker, standalone),
+// generate (synthetic fleet) and topics create. Start-up errors are logged and turned into exit
+// codes: 2 for usage/config errors, 1 for runtime failures.
 #include "processor/live/live_commands.h"
 
-#include <iostream>
+#include <prometheus/registry.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <thread>
+
+#include "config/config_loader.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_server.h"
+#include "processor/cli_args.h"
+#include "processor/live/embedded_broker.h"
+#include "processor/live/kafka_conf.h"
+#include "processor/live/synthetic_fleet.h"
+#include "processor/live/topic_admin.h"
+#include "processor/live/worker.h"
+#include "processor/log.h"
 
 namespace handoffd {
 namespace {
-int NotBuilt(const char* name) {
-  std::cerr << "level=error msg=\"command not built yet\" command=" << name << "\n";
-  return 2;
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+void InstallSignalHandlers() {
+  struct sigaction sa = {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 }
+
+// After a stop signal, the process must be gone within `timeout_ms` (+ a small grace): a
+// watchdog ends it if a Kafka call hangs, rather than leaving a stuck pod.
+void StartShutdownWatchdog(int64_t timeout_ms) {
+  std::thread([timeout_ms] {
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms + 1000));
+    Log(LogLevel::kError, "shutdown timed out", {{"timeout_ms", std::to_string(timeout_ms)}});
+    _exit(1);
+  }).detach();
+}
+
+bool LoadConfigLogged(const CliArgs& cli, Config* config) {
+  try {
+    *config = LoadConfig(cli.Require("--config"), cli.sets);
+    return true;
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "bad configuration", {{"error", e.what()}});
+    return false;
+  }
+}
+
+std::string DefaultInstance() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+bool WriteFileAtomically(const std::string& path, const std::string& text) {
+  std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << text << "\n";
+    if (!out.flush()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// Turns CliError into a logged usage error.
+template <typename Fn>
+int Guarded(const char* command, Fn fn) {
+  try {
+    return fn();
+  } catch (const CliError& e) {
+    Log(LogLevel::kError, "bad arguments", {{"command", command}, {"error", e.what()}});
+    return 2;
+  }
+}
+
 }  // namespace
 
-int RunCommand(const std::vector<std::string>&) { return NotBuilt("run"); }
-int BrokerCommand(const std::vector<std::string>&) { return NotBuilt("broker"); }
-int GenerateCommand(const std::vector<std::string>&) { return NotBuilt("generate"); }
-int TopicsCommand(const std::vector<std::string>&) { return NotBuilt("topics"); }
+int RunCommand(const std::vector<std::string>& args) {
+  return Guarded("run", [&] {
+    CliArgs cli = ParseCliArgs(args, {"--config", "--instance"});
+    Config config;
+    if (!LoadConfigLogged(cli, &config)) return 2;
+    LogKafkaProperties(config);
+    std::string bootstrap = config.kafka.bootstrap_servers;
+    std::unique_ptr<EmbeddedBroker> broker;
+    std::string error;
+    if (bootstrap == "embedded") {
+      broker = std::make_unique<EmbeddedBroker>();
+      if (!broker->Start(AllTopics(config.topics), config.kafka.partitions, &error)) {
+        Log(LogLevel::kError, "embedded broker failed", {{"error", error}});
+        return 1;
+      }
+      bootstrap = broker->bootstrap();
+    } else if (!CreateMissingTopics(config, bootstrap, 15000, &error)) {
+      // Not fatal: the account may lack CreateTopics rights while the topics exist.
+      Log(LogLevel::kWarn, "topic creation skipped", {{"error", error}});
+    }
+
+    prometheus::Registry registry;
+    Metrics metrics(registry, config);
+    Worker worker(config, bootstrap, cli.Get("--instance").value_or(DefaultInstance()), &metrics);
+    std::unique_ptr<MetricsServer> server = MetricsServer::Start(
+        config.metrics.listen, registry, [&worker] { return worker.ready(); }, &error);
+    if (server == nullptr) {
+      Log(LogLevel::kError, "metrics server failed",
+          {{"listen", config.metrics.listen}, {"error", error}});
+      return 1;
+    }
+    Log(LogLevel::kInfo, "metrics listening",
+        {{"listen", config.metrics.listen}, {"port", std::to_string(server->port())}});
+    InstallSignalHandlers();
+    StartShutdownWatchdog(config.kafka.shutdown_timeout_ms);
+    if (!worker.Start(&error)) {
+      Log(LogLevel::kError, "worker failed to start", {{"error", error}});
+      return 1;
+    }
+    return worker.Run(g_stop);
+  });
+}
+
+int BrokerCommand(const std::vector<std::string>& args) {
+  return Guarded("broker", [&] {
+    CliArgs cli = ParseCliArgs(args, {"--partitions", "--bootstrap-file", "--config"});
+    Config config = DefaultConfig();
+    if (cli.Get("--config") && !LoadConfigLogged(cli, &config)) return 2;
+    int32_t partitions = config.kafka.partitions;
+    if (auto p = cli.Get("--partitions")) {
+      partitions = std::atoi(p->c_str());
+      if (partitions <= 0) throw CliError("--partitions must be a positive integer");
+    }
+    EmbeddedBroker broker;
+    std::string error;
+    if (!broker.Start(AllTopics(config.topics), partitions, &error)) {
+      Log(LogLevel::kError, "embedded broker failed", {{"error", error}});
+      return 1;
+    }
+    if (auto file = cli.Get("--bootstrap-file")) {
+      if (!WriteFileAtomically(*file, broker.bootstrap())) {
+        Log(LogLevel::kError, "cannot write bootstrap file", {{"path", *file}});
+        return 1;
+      }
+    }
+    std::printf("%s\n", broker.bootstrap().c_str());
+    std::fflush(stdout);
+    InstallSignalHandlers();
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Log(LogLevel::kInfo, "embedded broker stopping");
+    return 0;
+  });
+}
+
+int TopicsCommand(const std::vector<std::string>& args) {
+  return Guarded("topics", [&] {
+    CliArgs cli = ParseCliArgs(args, {"--config"});
+    if (cli.positional.size() != 1 || cli.positional[0] != "create") {
+      throw CliError("usage: handoffd topics create --config FILE [--set k=v ...]");
+    }
+    Config config;
+    if (!LoadConfigLogged(cli, &config)) return 2;
+    if (config.kafka.bootstrap_servers == "embedded") {
+      Log(LogLevel::kError, "topics create needs a real cluster",
+          {{"hint", "set kafka.bootstrap_servers; the embedded broker creates its own topics"}});
+      return 2;
+    }
+    std::string error;
+    if (!CreateMissingTopics(config, config.kafka.bootstrap_servers, 30000, &error)) {
+      Log(LogLevel::kError, "topic creation failed", {{"error", error}});
+      return 1;
+    }
+    return 0;
+  });
+}
+
+int GenerateCommand(const std::vector<std::string>& args) {
+  return Guarded("generate", [&] {
+    CliArgs cli = ParseCliArgs(args, {"--config", "--rate", "--duration", "--seed", "--count"});
+    Config config;
+    if (!LoadConfigLogged(cli, &config)) return 2;
+    double rate = std::atof(cli.Require("--rate").c_str());
+    if (!(rate > 0)) throw CliError("--rate must be a positive number of events per second");
+    double duration_s = cli.Get("--duration") ? std::atof(cli.Get("--duration")->c_str()) : -1;
+    int64_t count = cli.Get("--count") ? std::atoll(cli.Get("--count")->c_str()) : -1;
+    uint64_t seed = cli.Get("--seed") ? std::strtoull(cli.Get("--seed")->c_str(), nullptr, 10) : 1;
+    if (config.kafka.bootstrap_servers == "embedded") {
+      throw CliError("generate needs a broker address (--set kafka.bootstrap_servers=HOST:PORT)");
+    }
+    std::string error;
+    rd_kafka_conf_t* conf = MakeKafkaConf(
+        config, config.kafka.bootstrap_servers,
+        {{"enable.idempotence", "true"}, {"linger.ms", "20"}, {"client.id", "handoffd-generate"}},
+        &error);
+    if (conf == nullptr) {
+      Log(LogLevel::kError, "bad kafka properties", {{"error", error}});
+      return 2;
+    }
+    char errstr[512];
+    rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (producer == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      Log(LogLevel::kError, "cannot create producer", {{"error", errstr}});
+      return 1;
+    }
+    std::vector<std::string> workflows;
+    for (const auto& [id, wf] : config.workflows) workflows.push_back(id);
+    SyntheticFleet fleet(workflows, seed);
+    InstallSignalHandlers();
+    auto t0 = std::chrono::steady_clock::now();
+    int64_t sent = 0;
+    int64_t acks = 0;
+    FleetRecord record;
+    while (!g_stop.load()) {
+      double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (duration_s >= 0 && elapsed >= duration_s) break;
+      if (count >= 0 && sent >= count) break;
+      int64_t due = static_cast<int64_t>(elapsed * rate) + 1;
+      if (sent >= due) {
+        rd_kafka_poll(producer, 1);
+        continue;
+      }
+      int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      fleet.Next(now_ms, &record);
+      const std::string& topic = record.is_ack ? config.topics.acks : config.topics.events;
+      for (;;) {
+        rd_kafka_resp_err_t err =
+            rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic.c_str()),
+                              RD_KAFKA_V_KEY(record.run_id.data(), record.run_id.size()),
+                              RD_KAFKA_V_VALUE(record.json.data(), record.json.size()),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+          rd_kafka_poll(producer, 10);
+          continue;
+        }
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          Log(LogLevel::kError, "produce failed", {{"error", rd_kafka_err2str(err)}});
+        }
+        break;
+      }
+      ++sent;
+      if (record.is_ack) ++acks;
+      rd_kafka_poll(producer, 0);
+    }
+    rd_kafka_flush(producer, 30000);
+    rd_kafka_destroy(producer);
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    Log(LogLevel::kInfo, "generate done",
+        {{"records", std::to_string(sent)},
+         {"acks", std::to_string(acks)},
+         {"runs", std::to_string(fleet.runs_started())},
+         {"seconds", std::to_string(elapsed)}});
+    return 0;
+  });
+}
 
 }  // namespace handoffd

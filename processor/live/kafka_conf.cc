@@ -1,0 +1,76 @@
+#include "processor/live/kafka_conf.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "processor/log.h"
+
+namespace handoffd {
+namespace {
+
+void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  // syslog levels: 0..3 error, 4 warning, 5..6 info, 7 debug.
+  LogLevel lvl = level <= 3   ? LogLevel::kError
+                 : level == 4 ? LogLevel::kWarn
+                 : level <= 6 ? LogLevel::kInfo
+                              : LogLevel::kDebug;
+  if (!LogEnabled(lvl)) return;
+  Log(lvl, "librdkafka", {{"client", rd_kafka_name(rk)}, {"facility", fac}, {"text", buf}});
+}
+
+bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value,
+         std::string* error) {
+  char errstr[512];
+  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
+      RD_KAFKA_CONF_OK) {
+    // errstr may quote the value; report the key only.
+    *error = "kafka property rejected: " + key;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsSecretProperty(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (std::string_view word : {"password", "secret", "key", "token", "sasl.jaas"}) {
+    if (lower.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstrap,
+                               const std::map<std::string, std::string>& overrides,
+                               std::string* error) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  bool ok = Set(conf, "bootstrap.servers", bootstrap, error);
+  for (const auto& [key, value] : config.kafka.properties) {
+    if (ok) ok = Set(conf, key, value, error);
+  }
+  for (const auto& [key, value] : overrides) {
+    if (ok) ok = Set(conf, key, value, error);
+  }
+  if (!ok) {
+    rd_kafka_conf_destroy(conf);
+    return nullptr;
+  }
+  rd_kafka_conf_set_log_cb(conf, LogCallback);
+  return conf;
+}
+
+void LogKafkaProperties(const Config& config) {
+  for (const auto& [key, value] : config.kafka.properties) {
+    Log(LogLevel::kInfo, "kafka property",
+        {{"key", key}, {"value", IsSecretProperty(key) ? std::string("<redacted>") : value}});
+  }
+}
+
+std::string_view MessageTopic(const rd_kafka_message_t* msg) {
+  if (msg->rkt == nullptr) return {};
+  return rd_kafka_topic_name(msg->rkt);
+}
+
+}  // namespace handoffd

@@ -1,0 +1,76 @@
+#include "processor/live/kafka_sink.h"
+
+#include "metrics/metrics.h"
+#include "processor/log.h"
+#include "processor/time_format.h"
+
+namespace handoffd {
+namespace {
+
+void AddHeader(rd_kafka_headers_t* headers, std::string_view name, std::string_view value) {
+  rd_kafka_header_add(headers, name.data(), static_cast<ssize_t>(name.size()), value.data(),
+                      static_cast<ssize_t>(value.size()));
+}
+
+}  // namespace
+
+KafkaOutputSink::KafkaOutputSink(rd_kafka_t* producer, const Config& config, std::string ce_source,
+                                 Metrics* metrics)
+    : producer_(producer), config_(config), ce_source_(std::move(ce_source)), metrics_(metrics) {}
+
+void KafkaOutputSink::Emit(const OutputRecord& record) {
+  rd_kafka_headers_t* headers = rd_kafka_headers_new(8);
+  char time_buf[kRfc3339MsLength];
+  int64_t time_ms = record.time_ms != 0 ? record.time_ms : input_time_ms_;
+  size_t time_len = FormatRfc3339Ms(time_ms, time_buf);
+  AddHeader(headers, "ce_specversion", "1.0");
+  AddHeader(headers, "ce_id", record.ce_id);
+  AddHeader(headers, "ce_type", record.ce_type);
+  AddHeader(headers, "ce_source", ce_source_);
+  AddHeader(headers, "ce_time", std::string_view(time_buf, time_len));
+  if (record.role == TopicRole::kDlq) {
+    AddHeader(headers, "content-type", "application/octet-stream");
+    AddHeader(headers, "handoffd-error", record.error);
+    AddHeader(headers, "handoffd-source", record.source);
+  } else {
+    AddHeader(headers, "content-type", "application/json");
+  }
+  const std::string& topic = config_.topics.ForRole(record.role);
+  Produce(topic, RD_KAFKA_PARTITION_UA, record.key, record.value, headers);
+  if (metrics_ != nullptr) metrics_->OnRecordsProduced(topic, 1);
+}
+
+void KafkaOutputSink::PutState(int32_t partition, std::string_view key, std::string_view value) {
+  Produce(config_.topics.state, partition, key, value, nullptr);
+}
+
+void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::string_view key,
+                              std::string_view value, rd_kafka_headers_t* headers) {
+  // An empty value is produced as NULL: a tombstone for the compacted changelog, and the DLQ's
+  // "original bytes" of an empty input.
+  void* value_ptr = value.empty() ? nullptr : const_cast<char*>(value.data());
+  void* key_ptr = key.empty() ? nullptr : const_cast<char*>(key.data());
+  for (;;) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_KEY(key_ptr, key.size()), RD_KAFKA_V_VALUE(value_ptr, value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ++produced_;
+      return;  // librdkafka owns the headers now
+    }
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(producer_, 10);  // backpressure: wait for deliveries to free the queue
+      continue;
+    }
+    // Unknown topic, fatal producer error, ...: the record is lost to this batch; the delivery
+    // failure makes the commit fail, so the input is reprocessed after a restart.
+    Log(LogLevel::kError, "produce failed", {{"topic", topic}, {"error", rd_kafka_err2str(err)}});
+    if (metrics_ != nullptr) metrics_->OnDeliveryFailure(topic);
+    if (headers != nullptr) rd_kafka_headers_destroy(headers);
+    failures_.fetch_add(1);
+    return;
+  }
+}
+
+}  // namespace handoffd

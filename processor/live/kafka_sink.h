@@ -1,0 +1,76 @@
+// The Kafka side of the core's output: every OutputRecord becomes one produced record on the
+// topic of its role, keyed by run_id (DLQ: the original key), with CloudEvents binary-mode
+// headers (ce_specversion, ce_id, ce_type, ce_source, ce_time, content-type) and, for the DLQ,
+// handoffd-error and handoffd-source. Also writes changelog records to an explicit partition.
+// Not thread-safe: used by the worker thread only (the producer handle itself is thread-safe).
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "processor/engine.h"
+#include "processor/output.h"
+
+namespace handoffd {
+
+class Metrics;
+
+class KafkaOutputSink : public OutputSink {
+ public:
+  // REQUIRES: producer, config (and metrics, if not null) outlive the sink.
+  KafkaOutputSink(rd_kafka_t* producer, const Config& config, std::string ce_source,
+                  Metrics* metrics);
+
+  // Event time (ms) of the input record being handled: ce_time of DLQ records, which carry no
+  // time of their own. Deterministic on reprocessing (it is the input's Kafka timestamp).
+  void set_input_time_ms(int64_t ms) { input_time_ms_ = ms; }
+
+  void Emit(const OutputRecord& record) override;
+
+  // Produces one changelog record to `partition` of the state topic (empty value = tombstone).
+  void PutState(int32_t partition, std::string_view key, std::string_view value);
+
+  // Records handed to librdkafka so far (outputs and changelog).
+  int64_t produced() const { return produced_; }
+
+  // Records that failed (at produce time or in a delivery report) since the last TakeFailures.
+  // A batch with failures must not be committed. AddFailure is thread-safe (delivery reports).
+  void AddFailure() { failures_.fetch_add(1, std::memory_order_relaxed); }
+  int64_t TakeFailures() { return failures_.exchange(0); }
+
+ private:
+  // Blocks (serving delivery reports) while librdkafka's queue is full.
+  void Produce(const std::string& topic, int32_t partition, std::string_view key,
+               std::string_view value, rd_kafka_headers_t* headers);
+
+  rd_kafka_t* producer_;
+  const Config& config_;
+  std::string ce_source_;
+  Metrics* metrics_;
+  int64_t input_time_ms_ = 0;
+  int64_t produced_ = 0;
+  std::atomic<int64_t> failures_{0};
+};
+
+// Adapts Engine::DrainChanges to KafkaOutputSink::PutState for one partition.
+class StateWriter : public ChangelogSink {
+ public:
+  StateWriter(KafkaOutputSink* sink, int32_t partition) : sink_(sink), partition_(partition) {}
+  void PutRun(std::string_view run_id, std::string_view state) override {
+    sink_->PutState(partition_, run_id, state);
+    ++count_;
+  }
+  int64_t count() const { return count_; }
+
+ private:
+  KafkaOutputSink* sink_;
+  int32_t partition_;
+  int64_t count_ = 0;
+};
+
+}  // namespace handoffd

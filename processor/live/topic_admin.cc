@@ -1,0 +1,98 @@
+#include "processor/live/topic_admin.h"
+
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "processor/live/embedded_broker.h"
+#include "processor/live/kafka_conf.h"
+#include "processor/log.h"
+
+namespace handoffd {
+
+bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int timeout_ms,
+                         std::string* error) {
+  rd_kafka_conf_t* conf = MakeKafkaConf(config, bootstrap, {}, error);
+  if (conf == nullptr) return false;
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    *error = std::string("cannot create admin client: ") + errstr;
+    return false;
+  }
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> guard(rk, rd_kafka_destroy);
+
+  // Which topics exist already?
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    *error = std::string("cannot read cluster metadata: ") + rd_kafka_err2str(err);
+    return false;
+  }
+  std::set<std::string> existing;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) existing.insert(md->topics[i].topic);
+  }
+  rd_kafka_metadata_destroy(md);
+
+  std::vector<rd_kafka_NewTopic_t*> wanted;
+  for (const std::string& topic : AllTopics(config.topics)) {
+    if (existing.count(topic) != 0) continue;
+    rd_kafka_NewTopic_t* nt =
+        rd_kafka_NewTopic_new(topic.c_str(), config.kafka.partitions,
+                              config.kafka.replication_factor, errstr, sizeof errstr);
+    if (nt == nullptr) {
+      *error = "bad topic spec for " + topic + ": " + errstr;
+      for (auto* t : wanted) rd_kafka_NewTopic_destroy(t);
+      return false;
+    }
+    if (topic == config.topics.state) {
+      rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    }
+    wanted.push_back(nt);
+  }
+  if (wanted.empty()) {
+    Log(LogLevel::kInfo, "topics present", {{"count", std::to_string(existing.size())}});
+    return true;
+  }
+
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, errstr, sizeof errstr);
+  rd_kafka_CreateTopics(rk, wanted.data(), wanted.size(), options, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, timeout_ms + 1000);
+  bool ok = true;
+  if (ev == nullptr) {
+    *error = "CreateTopics timed out";
+    ok = false;
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    *error = std::string("CreateTopics failed: ") + rd_kafka_event_error_string(ev);
+    ok = false;
+  } else {
+    const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(ev);
+    size_t count = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
+    for (size_t i = 0; i < count; ++i) {
+      rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(results[i]);
+      const char* name = rd_kafka_topic_result_name(results[i]);
+      if (terr == RD_KAFKA_RESP_ERR_NO_ERROR || terr == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        Log(LogLevel::kInfo, "topic created",
+            {{"topic", name},
+             {"partitions", std::to_string(config.kafka.partitions)},
+             {"replication_factor", std::to_string(config.kafka.replication_factor)}});
+      } else {
+        *error = std::string("cannot create topic ") + name + ": " +
+                 rd_kafka_topic_result_error_string(results[i]);
+        ok = false;
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_queue_destroy(queue);
+  for (auto* t : wanted) rd_kafka_NewTopic_destroy(t);
+  return ok;
+}
+
+}  // namespace handoffd

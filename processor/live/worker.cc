@@ -1,0 +1,629 @@
+#include "processor/live/worker.h"
+
+#include <vector>
+
+#include "metrics/metrics.h"
+#include "processor/live/kafka_conf.h"
+#include "processor/log.h"
+
+namespace handoffd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int kPollBatch = 1000;  // records per consumer per loop round
+constexpr auto kWallClockTick = std::chrono::milliseconds(100);
+constexpr auto kLagReport = std::chrono::seconds(1);  // metrics; logged every 10th time
+constexpr int kRestoreTimeoutMs = 120000;
+
+double SecondsSince(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string PartitionList(const rd_kafka_topic_partition_list_t* parts) {
+  std::string out;
+  for (int i = 0; i < parts->cnt; ++i) {
+    if (!out.empty()) out.push_back(',');
+    out.append(std::to_string(parts->elems[i].partition));
+  }
+  return out;
+}
+
+bool IsCooperative(rd_kafka_t* rk) {
+  const char* proto = rd_kafka_rebalance_protocol(rk);
+  return proto != nullptr && std::string_view(proto) == "COOPERATIVE";
+}
+
+// Logs and destroys a librdkafka error object; returns true when there was one.
+bool LogError(rd_kafka_error_t* error, const char* what) {
+  if (error == nullptr) return false;
+  Log(LogLevel::kError, what, {{"error", rd_kafka_error_string(error)}});
+  rd_kafka_error_destroy(error);
+  return true;
+}
+
+}  // namespace
+
+Worker::Worker(const Config& config, std::string bootstrap, std::string instance, Metrics* metrics)
+    : config_(config),
+      bootstrap_(std::move(bootstrap)),
+      instance_(std::move(instance)),
+      metrics_(metrics),
+      exactly_once_(config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce) {}
+
+Worker::~Worker() {
+  partitions_.clear();
+  sink_.reset();
+  for (rd_kafka_t* rk : {consumer_, acks_, restorer_, producer_}) {
+    if (rk != nullptr) rd_kafka_destroy(rk);
+  }
+}
+
+bool Worker::Start(std::string* error) {
+  char errstr[512];
+  const std::string client = "handoffd-" + instance_;
+  const std::map<std::string, std::string> consumer_common = {
+      {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
+      {"isolation.level", "read_committed"},
+  };
+
+  auto with = [&](std::map<std::string, std::string> extra) {
+    for (const auto& kv : consumer_common) extra.insert(kv);
+    return extra;
+  };
+  auto make = [&](rd_kafka_type_t type, const std::map<std::string, std::string>& overrides,
+                  bool rebalance) -> rd_kafka_t* {
+    rd_kafka_conf_t* conf = MakeKafkaConf(config_, bootstrap_, overrides, error);
+    if (conf == nullptr) return nullptr;
+    rd_kafka_conf_set_opaque(conf, this);
+    if (rebalance) rd_kafka_conf_set_rebalance_cb(conf, &Worker::RebalanceCallback);
+    if (type == RD_KAFKA_PRODUCER) rd_kafka_conf_set_dr_msg_cb(conf, &Worker::DeliveryCallback);
+    rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+    if (rk == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      *error = std::string("cannot create Kafka client: ") + errstr;
+      return nullptr;
+    }
+    if (type == RD_KAFKA_CONSUMER) rd_kafka_poll_set_consumer(rk);
+    return rk;
+  };
+
+  std::map<std::string, std::string> producer_overrides = {
+      {"client.id", client},
+      {"enable.idempotence", "true"},
+  };
+  if (exactly_once_) {
+    producer_overrides["transactional.id"] = config_.kafka.group_id + "-" + instance_;
+  }
+  producer_ = make(RD_KAFKA_PRODUCER, producer_overrides, false);
+  if (producer_ == nullptr) return false;
+  sink_ = std::make_unique<KafkaOutputSink>(producer_, config_,
+                                            "handoffd/" + config_.kafka.group_id, metrics_);
+
+  consumer_ = make(RD_KAFKA_CONSUMER,
+                   with({{"group.id", config_.kafka.group_id},
+                         {"client.id", client},
+                         {"partition.assignment.strategy", "cooperative-sticky"}}),
+                   true);
+  if (consumer_ == nullptr) return false;
+  // Never subscribed: group.id only satisfies librdkafka, no group is joined.
+  acks_ =
+      make(RD_KAFKA_CONSUMER,
+           with({{"group.id", config_.kafka.group_id + ".acks"}, {"client.id", client + "-acks"}}),
+           false);
+  if (acks_ == nullptr) return false;
+  restorer_ = make(
+      RD_KAFKA_CONSUMER,
+      with({{"group.id", config_.kafka.group_id + ".restore"}, {"client.id", client + "-restore"}}),
+      false);
+  if (restorer_ == nullptr) return false;
+
+  if (exactly_once_) {
+    rd_kafka_error_t* err = rd_kafka_init_transactions(
+        producer_, static_cast<int>(config_.kafka.shutdown_timeout_ms) * 3);
+    if (err != nullptr) {
+      *error = std::string("cannot initialise transactions: ") + rd_kafka_error_string(err);
+      rd_kafka_error_destroy(err);
+      return false;
+    }
+    if (LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed")) {
+      *error = "cannot begin a transaction";
+      return false;
+    }
+    txn_open_ = true;
+  }
+
+  // The group subscribes to the events topic only; acks partition p is assigned to this worker
+  // whenever events partition p is (the assignor cannot co-locate partitions of two topics).
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, config_.topics.events.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    *error = std::string("cannot subscribe: ") + rd_kafka_err2str(err);
+    return false;
+  }
+  Log(LogLevel::kInfo, "worker started",
+      {{"group_id", config_.kafka.group_id},
+       {"instance", instance_},
+       {"guarantee", exactly_once_ ? "exactly_once" : "at_least_once"},
+       {"events", config_.topics.events},
+       {"acks", config_.topics.acks},
+       {"state", config_.topics.state}});
+  return true;
+}
+
+void Worker::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  static_cast<Worker*>(opaque)->OnRebalance(rk, err, parts);
+}
+
+void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  auto* self = static_cast<Worker*>(opaque);
+  std::string topic(MessageTopic(msg));
+  Log(LogLevel::kError, "delivery failed",
+      {{"topic", topic},
+       {"partition", std::to_string(msg->partition)},
+       {"error", rd_kafka_err2str(msg->err)}});
+  if (self->sink_ != nullptr) self->sink_->AddFailure();
+  if (self->metrics_ != nullptr) self->metrics_->OnDeliveryFailure(topic);
+}
+
+void Worker::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t* parts) {
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    Assign(rk, parts);
+  } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+    Revoke(rk, parts, rd_kafka_assignment_lost(rk) != 0);
+  } else {
+    Log(LogLevel::kError, "rebalance failed", {{"error", rd_kafka_err2str(err)}});
+    if (IsCooperative(rk)) {
+      LogError(rd_kafka_incremental_unassign(rk, parts), "unassign failed");
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+  }
+}
+
+void Worker::Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+  ready_ = false;
+  auto t0 = Clock::now();
+  rd_kafka_topic_partition_list_t* acks = rd_kafka_topic_partition_list_new(parts->cnt);
+  for (int i = 0; i < parts->cnt; ++i) {
+    rd_kafka_topic_partition_t& tp = parts->elems[i];
+    int32_t p = tp.partition;
+    std::unique_ptr<Partition> part = Restore(p);
+    if (part == nullptr) {
+      fatal_ = true;  // Run() exits; a restart tries again
+      tp.offset = RD_KAFKA_OFFSET_END;
+      continue;
+    }
+    tp.offset = part->next_events;
+    rd_kafka_topic_partition_list_add(acks, config_.topics.acks.c_str(), p)->offset =
+        part->next_acks;
+    partitions_[p] = std::move(part);
+  }
+  if (IsCooperative(rk)) {
+    LogError(rd_kafka_incremental_assign(rk, parts), "assign failed");
+  } else {
+    rd_kafka_assign(rk, parts);
+  }
+  LogError(rd_kafka_incremental_assign(acks_, acks), "acks assign failed");
+  rd_kafka_topic_partition_list_destroy(acks);
+  if (metrics_ != nullptr)
+    metrics_->SetAssignedPartitions(static_cast<int64_t>(partitions_.size()));
+  Log(LogLevel::kInfo, "partitions assigned",
+      {{"partitions", PartitionList(parts)},
+       {"owned", std::to_string(partitions_.size())},
+       {"duration_ms", std::to_string(static_cast<int64_t>(SecondsSince(t0) * 1000))}});
+  ready_ = !fatal_;
+}
+
+void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool lost) {
+  bool rewind = false;
+  if (!lost && !fatal_) {
+    // Commit the revoked partitions' batch (and everyone else's) before giving them away.
+    Commit(true);
+  } else if (lost && exactly_once_ && txn_open_) {
+    // The partitions may already belong to another member: our open transaction must not land.
+    LogError(rd_kafka_abort_transaction(producer_, -1), "abort transaction failed");
+    txn_open_ = false;
+    rewind = true;
+  }
+  rd_kafka_topic_partition_list_t* acks = rd_kafka_topic_partition_list_new(parts->cnt);
+  for (int i = 0; i < parts->cnt; ++i) {
+    int32_t p = parts->elems[i].partition;
+    partitions_.erase(p);
+    if (metrics_ != nullptr) metrics_->ClearPartition(p);
+    rd_kafka_topic_partition_list_add(acks, config_.topics.acks.c_str(), p);
+  }
+  LogError(rd_kafka_incremental_unassign(acks_, acks), "acks unassign failed");
+  rd_kafka_topic_partition_list_destroy(acks);
+  if (IsCooperative(rk)) {
+    LogError(rd_kafka_incremental_unassign(rk, parts), "unassign failed");
+  } else {
+    rd_kafka_assign(rk, nullptr);
+  }
+  if (metrics_ != nullptr)
+    metrics_->SetAssignedPartitions(static_cast<int64_t>(partitions_.size()));
+  Log(lost ? LogLevel::kWarn : LogLevel::kInfo, lost ? "partitions lost" : "partitions revoked",
+      {{"partitions", PartitionList(parts)}, {"owned", std::to_string(partitions_.size())}});
+  if (rewind) {
+    if (!LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed")) {
+      txn_open_ = true;
+    }
+    if (!Rewind()) fatal_ = true;
+  }
+}
+
+std::unique_ptr<Worker::Partition> Worker::Restore(int32_t p) {
+  auto t0 = Clock::now();
+  const std::string& topic = config_.topics.state;
+  int64_t low = 0;
+  int64_t high = 0;
+  rd_kafka_resp_err_t err =
+      rd_kafka_query_watermark_offsets(restorer_, topic.c_str(), p, &low, &high, 10000);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log(LogLevel::kError, "restore failed",
+        {{"partition", std::to_string(p)}, {"topic", topic}, {"error", rd_kafka_err2str(err)}});
+    return nullptr;
+  }
+  ChangelogRestore fold;
+  if (high > low) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(restorer_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    auto last_progress = t0;
+    bool done = false;
+    while (!done) {
+      if (SecondsSince(t0) * 1000 > kRestoreTimeoutMs) {
+        Log(LogLevel::kError, "restore timed out",
+            {{"partition", std::to_string(p)}, {"records", std::to_string(fold.records())}});
+        rd_kafka_assign(restorer_, nullptr);
+        return nullptr;
+      }
+      rd_kafka_message_t* msg = rd_kafka_consumer_poll(restorer_, 200);
+      if (msg == nullptr) continue;
+      if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        done = true;
+      } else if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        Log(LogLevel::kWarn, "restore read error",
+            {{"partition", std::to_string(p)}, {"error", rd_kafka_message_errstr(msg)}});
+      } else {
+        fold.Add(std::string_view(static_cast<const char*>(msg->key), msg->key_len),
+                 std::string_view(static_cast<const char*>(msg->payload), msg->len));
+        // Transaction markers occupy offsets too, so end-of-partition is the usual stop.
+        done = msg->offset >= high - 1;
+      }
+      rd_kafka_message_destroy(msg);
+      if (Clock::now() - last_progress > std::chrono::seconds(2)) {
+        last_progress = Clock::now();
+        Log(LogLevel::kInfo, "restore progress",
+            {{"partition", std::to_string(p)},
+             {"records", std::to_string(fold.records())},
+             {"end_offset", std::to_string(high)}});
+      }
+    }
+    rd_kafka_assign(restorer_, nullptr);
+  }
+
+  auto part = std::make_unique<Partition>();
+  part->id = p;
+  part->pipeline = std::make_unique<Pipeline>(config_, metrics_);
+  Engine& engine = part->pipeline->engine();
+  int64_t skipped = 0;
+  for (const auto& [run_id, state] : fold.runs()) {
+    if (!engine.RestoreRun(run_id, state)) ++skipped;
+  }
+  part->next_events = RD_KAFKA_OFFSET_BEGINNING;
+  part->next_acks = RD_KAFKA_OFFSET_BEGINNING;
+  if (fold.meta()) {
+    if (!engine.RestoreMeta(fold.meta()->engine_meta)) {
+      Log(LogLevel::kWarn, "restore meta unreadable", {{"partition", std::to_string(p)}});
+    }
+    part->next_events = fold.meta()->next_events_offset;
+    part->next_acks = fold.meta()->next_acks_offset;
+  }
+  // Orphans of a batch whose meta never landed: overwrite them with the committed value so the
+  // latest record of every key is committed state (what compaction keeps).
+  std::vector<std::string> tail = fold.TailKeys();
+  for (const std::string& key : tail) {
+    auto it = fold.runs().find(key);
+    sink_->PutState(p, key, it == fold.runs().end() ? std::string_view() : it->second);
+  }
+  part->dirty = !tail.empty();
+  double seconds = SecondsSince(t0);
+  Log(LogLevel::kInfo, "partition restored",
+      {{"partition", std::to_string(p)},
+       {"records", std::to_string(fold.records())},
+       {"runs", std::to_string(fold.runs().size())},
+       {"skipped_runs", std::to_string(skipped)},
+       {"discarded_tail", std::to_string(tail.size())},
+       {"events_offset", std::to_string(part->next_events)},
+       {"acks_offset", std::to_string(part->next_acks)},
+       {"duration_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
+  if (metrics_ != nullptr) metrics_->OnRestore(p, seconds, fold.records());
+  return part;
+}
+
+bool Worker::Rewind() {
+  rd_kafka_topic_partition_list_t* events = rd_kafka_topic_partition_list_new(4);
+  rd_kafka_topic_partition_list_t* acks = rd_kafka_topic_partition_list_new(4);
+  bool ok = true;
+  for (auto& [p, part] : partitions_) {
+    std::unique_ptr<Partition> fresh = Restore(p);
+    if (fresh == nullptr) {
+      ok = false;
+      break;
+    }
+    rd_kafka_topic_partition_list_add(events, config_.topics.events.c_str(), p)->offset =
+        fresh->next_events;
+    rd_kafka_topic_partition_list_add(acks, config_.topics.acks.c_str(), p)->offset =
+        fresh->next_acks;
+    part = std::move(fresh);
+  }
+  if (ok && events->cnt > 0) {
+    ok = !LogError(rd_kafka_seek_partitions(consumer_, events, 10000), "seek failed") &&
+         !LogError(rd_kafka_seek_partitions(acks_, acks, 10000), "seek failed");
+  }
+  rd_kafka_topic_partition_list_destroy(events);
+  rd_kafka_topic_partition_list_destroy(acks);
+  Log(ok ? LogLevel::kInfo : LogLevel::kError, "rewound to the last committed batch",
+      {{"partitions", std::to_string(partitions_.size())}});
+  return ok;
+}
+
+void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
+  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      auto it = partitions_.find(msg->partition);
+      if (it != partitions_.end()) (is_acks ? it->second->acks_eof : it->second->events_eof) = true;
+      return;
+    }
+    Log(LogLevel::kWarn, "consumer error",
+        {{"consumer", is_acks ? "acks" : "events"}, {"error", rd_kafka_message_errstr(msg)}});
+    if (msg->err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
+    return;
+  }
+  auto it = partitions_.find(msg->partition);
+  if (it == partitions_.end()) return;  // fetched before a revocation
+  Partition& part = *it->second;
+  int64_t& next = is_acks ? part.next_acks : part.next_events;
+  if (next >= 0 && msg->offset < next) return;  // already applied (prefetched before a rewind)
+  SourceRef source{is_acks ? config_.topics.acks : config_.topics.events, msg->partition,
+                   msg->offset};
+  sink_->set_input_time_ms(rd_kafka_message_timestamp(msg, nullptr));
+  part.pipeline->Handle(std::string_view(static_cast<const char*>(msg->key), msg->key_len),
+                        std::string_view(static_cast<const char*>(msg->payload), msg->len), source,
+                        sink_.get());
+  next = msg->offset + 1;
+  part.dirty = true;
+  (is_acks ? part.acks_eof : part.events_eof) = false;
+}
+
+// The order of a commit, the same for both guarantees:
+//  1. wait until every output of the batch is acknowledged by the broker (flush), so that a
+//     meta record can never be visible while an output of its batch is missing (this keeps
+//     recovery correct on the embedded broker, which neither hides aborted records nor stores
+//     transactional offsets);
+//  2. per dirty partition: its changed runs, then ONE meta record (engine meta + next offsets);
+//  3. exactly_once: send the input offsets to the transaction and commit it;
+//     at_least_once: flush (wait for the changelog) and commit the consumer offsets.
+bool Worker::Commit(bool force) {
+  bool any = force && !partitions_.empty();
+  for (auto& [p, part] : partitions_) any = any || part->dirty;
+  last_commit_ = Clock::now();
+  if (!any) return true;
+  auto t0 = Clock::now();
+  const int timeout_ms = static_cast<int>(config_.kafka.shutdown_timeout_ms);
+
+  auto fail = [&](const char* what) {
+    Log(LogLevel::kError, "commit failed", {{"stage", what}});
+    if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(t0), false);
+    if (exactly_once_) {
+      if (txn_open_) {
+        LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+      }
+      txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
+      if (txn_open_ && Rewind()) return false;
+    }
+    fatal_ = true;
+    return false;
+  };
+
+  if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return fail("flush");
+  if (sink_->TakeFailures() > 0) return fail("delivery");
+
+  rd_kafka_topic_partition_list_t* offsets =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
+  for (auto& [p, part] : partitions_) {
+    if (part->next_events >= 0) {
+      rd_kafka_topic_partition_list_add(offsets, config_.topics.events.c_str(), p)->offset =
+          part->next_events;
+    }
+    if (!part->dirty && !force) continue;
+    StateWriter writer(sink_.get(), p);
+    Engine& engine = part->pipeline->engine();
+    engine.DrainChanges(&writer);
+    ChangelogMeta meta;
+    meta.next_events_offset = part->next_events >= 0 ? part->next_events : 0;
+    meta.next_acks_offset = part->next_acks >= 0 ? part->next_acks : 0;
+    meta.engine_meta = engine.SerializeMeta();
+    sink_->PutState(p, kMetaKey, EncodeMeta(meta));
+    part->dirty = false;
+  }
+
+  bool ok = true;
+  if (exactly_once_) {
+    ok = CommitTransaction(offsets);
+  } else {
+    if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        sink_->TakeFailures() > 0) {
+      rd_kafka_topic_partition_list_destroy(offsets);
+      return fail("changelog");
+    }
+    if (offsets->cnt > 0) {
+      // Async: the changelog, not the group offsets, is the restart point.
+      rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, offsets, 1);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        Log(LogLevel::kWarn, "offset commit failed", {{"error", rd_kafka_err2str(err)}});
+      }
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(offsets);
+  if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(t0), ok);
+  return ok;
+}
+
+bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
+  const int timeout_ms = static_cast<int>(config_.kafka.shutdown_timeout_ms);
+  rd_kafka_error_t* error = nullptr;
+  if (offsets->cnt > 0) {
+    rd_kafka_consumer_group_metadata_t* cgmd = rd_kafka_consumer_group_metadata(consumer_);
+    error = rd_kafka_send_offsets_to_transaction(producer_, offsets, cgmd, timeout_ms);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+  }
+  for (int attempt = 0; error == nullptr && attempt < 3; ++attempt) {
+    error = rd_kafka_commit_transaction(producer_, timeout_ms);
+    if (error == nullptr) break;
+    if (!rd_kafka_error_is_retriable(error)) break;
+    LogError(error, "commit transaction retry");
+    error = nullptr;
+  }
+  if (error == nullptr) {
+    txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
+    if (!txn_open_) fatal_ = true;
+    return txn_open_;
+  }
+  bool abortable = rd_kafka_error_txn_requires_abort(error) != 0;
+  LogError(error, "transaction failed");
+  if (!abortable) {
+    fatal_ = true;
+    return false;
+  }
+  // Abort, then rewind every partition to its last committed changelog batch.
+  LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+  txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
+  if (!txn_open_ || !Rewind()) fatal_ = true;
+  return false;
+}
+
+void Worker::FollowWallClock() {
+  int64_t now_ms = WallClockMs();
+  int64_t target = now_ms - config_.time.allowed_lateness_ms;
+  for (auto& [p, part] : partitions_) {
+    Engine& engine = part->pipeline->engine();
+    // Only a partition caught up on both inputs follows the clock: never while a backlog is read.
+    if (part->events_eof && part->acks_eof) {
+      int64_t before = sink_->produced();
+      engine.AdvanceWatermark(target, sink_.get());
+      if (sink_->produced() != before) part->dirty = true;
+    }
+    if (metrics_ != nullptr && engine.watermark_ms() != INT64_MIN) {
+      metrics_->SetWatermarkDelay(p, static_cast<double>(now_ms - engine.watermark_ms()) / 1000.0);
+    }
+  }
+}
+
+void Worker::ReportLag(bool log) {
+  int64_t total = 0;
+  for (auto& [p, part] : partitions_) {
+    int64_t low = 0;
+    int64_t high = 0;
+    int64_t lag_events = 0;
+    int64_t lag_acks = 0;
+    if (rd_kafka_get_watermark_offsets(consumer_, config_.topics.events.c_str(), p, &low, &high) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0) {
+      lag_events = std::max<int64_t>(0, high - std::max<int64_t>(part->next_events, low));
+    }
+    if (rd_kafka_get_watermark_offsets(acks_, config_.topics.acks.c_str(), p, &low, &high) ==
+            RD_KAFKA_RESP_ERR_NO_ERROR &&
+        high >= 0) {
+      lag_acks = std::max<int64_t>(0, high - std::max<int64_t>(part->next_acks, low));
+    }
+    if (metrics_ != nullptr) {
+      metrics_->SetConsumerLag(config_.topics.events, p, lag_events);
+      metrics_->SetConsumerLag(config_.topics.acks, p, lag_acks);
+    }
+    total += lag_events + lag_acks;
+    if (log) {
+      Log(LogLevel::kInfo, "lag",
+          {{"partition", std::to_string(p)},
+           {"events_lag", std::to_string(lag_events)},
+           {"acks_lag", std::to_string(lag_acks)},
+           {"active_runs", std::to_string(part->pipeline->engine().active_runs())}});
+    }
+  }
+  (void)total;
+}
+
+int Worker::Run(const std::atomic<bool>& stop) {
+  last_commit_ = Clock::now();
+  auto last_tick = Clock::now();
+  auto last_lag = Clock::now();
+  int lag_reports = 0;
+  const auto commit_interval = std::chrono::milliseconds(config_.kafka.commit_interval_ms);
+  bool idle = false;
+  while (!stop.load() && !fatal_) {
+    int handled = 0;
+    // When idle, block briefly on the events consumer (the rebalance callback runs in there);
+    // acks are then polled without waiting, so an ack waits at most one such pause.
+    for (int i = 0; i < kPollBatch; ++i) {
+      rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer_, (i == 0 && idle) ? 2 : 0);
+      if (msg == nullptr) break;
+      Handle(msg, false);
+      rd_kafka_message_destroy(msg);
+      ++handled;
+    }
+    for (int i = 0; i < kPollBatch; ++i) {
+      rd_kafka_message_t* msg = rd_kafka_consumer_poll(acks_, 0);
+      if (msg == nullptr) break;
+      Handle(msg, true);
+      rd_kafka_message_destroy(msg);
+      ++handled;
+    }
+    idle = handled == 0;
+    rd_kafka_poll(producer_, 0);  // delivery reports
+    auto now = Clock::now();
+    if (now - last_commit_ >= commit_interval) Commit(false);
+    if (now - last_tick >= kWallClockTick) {
+      last_tick = now;
+      FollowWallClock();
+    }
+    if (now - last_lag >= kLagReport) {
+      last_lag = now;
+      ReportLag(++lag_reports % 10 == 0);
+    }
+  }
+
+  auto t0 = Clock::now();
+  Log(LogLevel::kInfo, "shutting down", {{"reason", fatal_ ? "fatal error" : "signal"}});
+  ready_ = false;
+  if (!fatal_) Commit(true);
+  // Leaves the group; the revocation callback commits nothing more (the batch is committed).
+  rd_kafka_consumer_close(consumer_);
+  rd_kafka_consumer_close(acks_);
+  rd_kafka_consumer_close(restorer_);
+  const int timeout_ms = static_cast<int>(config_.kafka.shutdown_timeout_ms);
+  if (exactly_once_ && txn_open_) {
+    // Empty (everything was committed) or, after a fatal error, not to be committed.
+    LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+    txn_open_ = false;
+  }
+  rd_kafka_flush(producer_, timeout_ms);
+  Log(fatal_ ? LogLevel::kError : LogLevel::kInfo, "stopped",
+      {{"duration_ms", std::to_string(static_cast<int64_t>(SecondsSince(t0) * 1000))}});
+  return fatal_ ? 1 : 0;
+}
+
+}  // namespace handoffd

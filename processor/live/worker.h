@@ -1,0 +1,106 @@
+// The live worker (`handoffd run`): a Kafka consumer-group member that owns input partitions and
+// runs one Pipeline (decoder + engine + DLQ) per owned partition number p, fed by events
+// partition p and acks partition p. State moves with the partition through the changelog
+// (changelog.h): restored on assignment, written per commit interval, closed by a meta record.
+//
+// Threading: everything runs on the thread that calls Run(); ready() may be called from any
+// thread (the /readyz handler). Failures at start-up are returned as errors; on the message
+// path bad input goes to the DLQ and Kafka errors are logged and retried, except fatal producer
+// errors, which end Run() with a non-zero code (a restart resumes from the changelog).
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "config/config.h"
+#include "processor/live/changelog.h"
+#include "processor/live/kafka_sink.h"
+#include "processor/pipeline.h"
+
+namespace handoffd {
+
+class Metrics;
+
+class Worker {
+ public:
+  // REQUIRES: config (and metrics, if not null) outlive the worker. `instance` makes the
+  // transactional.id (exactly_once): "<group_id>-<instance>"; keep it stable per instance so a
+  // restarted instance fences its zombie.
+  Worker(const Config& config, std::string bootstrap, std::string instance, Metrics* metrics);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Creates the clients, initialises transactions (exactly_once) and subscribes. Returns false
+  // and sets *error when a client cannot be created or transactions cannot be initialised.
+  bool Start(std::string* error);
+
+  // Consumes until `stop` becomes true, then finishes the batch, commits, leaves the group and
+  // returns 0; returns 1 after a fatal Kafka error (the last committed batch stays the restart
+  // point). REQUIRES: Start() succeeded.
+  int Run(const std::atomic<bool>& stop);
+
+  // True once the worker has joined the group and every assigned partition is restored.
+  bool ready() const { return ready_.load(); }
+
+ private:
+  struct Partition {
+    int32_t id = 0;
+    std::unique_ptr<Pipeline> pipeline;
+    int64_t next_events = 0;  // next offset to read on events p
+    int64_t next_acks = 0;    // next offset to read on acks p
+    bool dirty = false;       // processed input since the last committed batch
+    bool events_eof = false;  // caught up on events p (until the next record arrives)
+    bool acks_eof = false;
+  };
+
+  static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t* parts, void* opaque);
+  static void DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+
+  void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  void Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts);
+  void Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool lost);
+
+  // Reads state partition p from the beginning and builds its Pipeline. Re-writes the committed
+  // value of every key left after the last meta record (see ChangelogRestore::TailKeys).
+  // Returns nullptr after logging when the changelog cannot be read.
+  std::unique_ptr<Partition> Restore(int32_t p);
+  // Restores every owned partition again and seeks the inputs there (after an aborted txn).
+  bool Rewind();
+
+  void Handle(rd_kafka_message_t* msg, bool is_acks);
+  // Writes changelog + meta for dirty partitions and commits (see the .cc for the order).
+  // Returns false on a fatal error.
+  bool Commit(bool force);
+  bool CommitTransaction(rd_kafka_topic_partition_list_t* offsets);
+  void FollowWallClock();
+  void ReportLag(bool log);
+  bool Fatal() const { return fatal_; }
+
+  const Config& config_;
+  std::string bootstrap_;
+  std::string instance_;
+  Metrics* metrics_;
+  bool exactly_once_;
+
+  rd_kafka_t* consumer_ = nullptr;  // group member, subscribed to the events topic
+  rd_kafka_t* acks_ = nullptr;      // assign-only: acks p follows events p
+  rd_kafka_t* restorer_ = nullptr;  // assign-only: reads the changelog on assignment
+  rd_kafka_t* producer_ = nullptr;  // idempotent (at_least_once) or transactional
+  std::unique_ptr<KafkaOutputSink> sink_;
+
+  std::map<int32_t, std::unique_ptr<Partition>> partitions_;
+  std::atomic<bool> ready_{false};
+  bool fatal_ = false;
+  bool txn_open_ = false;
+  std::chrono::steady_clock::time_point last_commit_;
+};
+
+}  // namespace handoffd
