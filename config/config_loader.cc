@@ -655,6 +655,14 @@ Path ApplyOverride(YAML::Node& root, const std::string& assignment) {
     throw ConfigError("--set:" + key + ": value is not valid YAML (" + e.msg +
                       "); quote it, e.g. key='\"text\"'");
   }
+  // "pa ss #word" would silently lose " #word" to a YAML comment: refuse instead of truncating.
+  std::string_view text = std::string_view(assignment).substr(eq + 1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  if (value.IsScalar() && value.Tag() == "?" && value.Scalar() != text &&
+      text.find('#') != std::string_view::npos) {
+    throw ConfigError("--set:" + key + ": value contains a YAML comment (\" #\"); quote it");
+  }
   if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
   Path parts = SplitOverrideKey(key, root);
   YAML::Node parent = root;

@@ -372,6 +372,14 @@ TEST(ConfigLoaderTest, PropertyValuesNeverAppearInErrors) {
   err = ErrorOf("", {"kafka.properties.sasl.password={hunter2: 1}"});
   EXPECT_THAT(err, HasSubstr("--set:kafka.properties.sasl.password: expected a scalar"));
   EXPECT_THAT(err, Not(HasSubstr("hunter2")));
+  // An unquoted " #" would start a YAML comment and silently cut the password short.
+  err = ErrorOf("", {"kafka.properties.sasl.password=hunter2 #x"});
+  EXPECT_EQ(
+      err,
+      "--set:kafka.properties.sasl.password: value contains a YAML comment (\" #\"); quote it");
+  EXPECT_EQ(Load("", {"kafka.properties.sasl.password=\"hunter2 #x\""})
+                .kafka.properties.at("sasl.password"),
+            "hunter2 #x");
   err = ErrorOf("", {"kafka.properties.sasl.password=[hunter2"});
   EXPECT_THAT(err, HasSubstr("--set:kafka.properties.sasl.password: value is not valid YAML"));
   EXPECT_THAT(err, Not(HasSubstr("hunter2")));
