@@ -342,6 +342,11 @@ class Loader {
                             if (!value.IsScalar()) {
                               Fail(kp, km, "expected a scalar value (the value is not shown)");
                             }
+                            // Two places for one setting: the property would silently win.
+                            if (key == "bootstrap.servers" || key == "metadata.broker.list") {
+                              Fail(kp, km, "set kafka.bootstrap_servers instead");
+                            }
+                            if (key == "group.id") Fail(kp, km, "set kafka.group_id instead");
                             kafka.properties[key] = value.Scalar();
                           });
                 }},

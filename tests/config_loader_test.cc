@@ -208,6 +208,13 @@ TEST(ConfigLoaderTest, PropertyValuesOfAnyScalarTypeAreKeptAsText) {
   EXPECT_EQ(c.kafka.properties.at("security.protocol"), "SASL_SSL");
 }
 
+TEST(ConfigLoaderTest, PropertyThatDuplicatesAConfigKeyIsAnError) {
+  EXPECT_EQ(ErrorOf("kafka:\n  properties:\n    bootstrap.servers: h:9092\n"),
+            "c.yaml:3: kafka.properties.bootstrap.servers: set kafka.bootstrap_servers instead");
+  EXPECT_EQ(ErrorOf("", {"kafka.properties.group.id=g"}),
+            "--set:kafka.properties.group.id: set kafka.group_id instead");
+}
+
 TEST(ConfigLoaderTest, AtLeastOnceIsAccepted) {
   EXPECT_EQ(Load("kafka: {processing_guarantee: at_least_once}\n").kafka.processing_guarantee,
             ProcessingGuarantee::kAtLeastOnce);
