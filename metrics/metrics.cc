@@ -1,0 +1,505 @@
+#include "metrics/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#ifndef HANDOFFD_VERSION
+#define HANDOFFD_VERSION "unknown"
+#endif
+
+namespace handoffd {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+using prometheus::Labels;
+using prometheus::Registry;
+
+constexpr size_t kGateCount = 8;
+constexpr size_t kOutcomeCount = 3;
+constexpr size_t kKindCount = 2;
+constexpr size_t kSeverities = kSeverityCount;
+constexpr size_t kClasses = kFailureClassCount;
+// SLA breach levels 1..kMaxLevel get their own label value; anything else reports as "_other".
+constexpr int kMaxLevel = 9;
+
+// Buckets: time to acknowledge spans the SLA bands (P1 300 s, P2 900 s, P3 14400 s) and beyond;
+// HCS is 0..100 in steps of 10; commits are milliseconds; a restore may take minutes.
+const std::vector<double> kAckBuckets = {15,  30,  60,   120,  180,  240,   300,
+                                         600, 900, 1800, 3600, 7200, 14400, 28800};
+const std::vector<double> kHcsBuckets = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100};
+const std::vector<double> kCommitBuckets = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                            0.1,   0.25,   0.5,   1,    2.5,   5};
+const std::vector<double> kRestoreBuckets = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 600};
+
+// The packet fields that can be missing (contract section 11), pre-created so a dashboard shows
+// zeros rather than nothing.
+constexpr std::array<std::string_view, 10> kPacketFields = {
+    "workflow_id",  "objective",          "last_successful_step", "failing_step",  "error_summary",
+    "blast_radius", "recommended_action", "rollback_command",     "owner.primary", "owner.backup"};
+constexpr std::array<std::string_view, 4> kLimits = {
+    "max_event_bytes", "max_active_runs", "max_seen_event_ids_per_run", "max_open_packets_per_run"};
+
+std::string S(std::string_view v) { return std::string(v); }
+
+template <typename T>
+Family<T>& Build(prometheus::detail::Builder<T> builder, Registry& r, const char* name,
+                 const char* help) {
+  return builder.Name(name).Help(help).Register(r);
+}
+
+// Children of one family created on first use and then reached through an atomic pointer, so the
+// hot path neither locks nor builds a Labels map. Family::Add returns the existing child for equal
+// labels, so two threads racing on a first use store the same pointer.
+template <typename T, size_t N>
+class LazyChildren {
+ public:
+  template <typename MakeChild>
+  T& Get(size_t i, MakeChild&& make) {
+    T* p = cells_[i].load(std::memory_order_acquire);
+    if (p == nullptr) {
+      p = &make();
+      cells_[i].store(p, std::memory_order_release);
+    }
+    return *p;
+  }
+
+ private:
+  std::array<std::atomic<T*>, N> cells_{};
+};
+
+// Children keyed by one free-text label (DLQ reason, field, limit, topic). At most
+// Metrics::kMaxDynamicLabels distinct values; later values share the "_other" child. Rare paths
+// only (a mutex and a map lookup without allocation once the child exists).
+template <typename T>
+class StringChildren {
+ public:
+  StringChildren(Family<T>& family, std::string label)
+      : family_(family), label_(std::move(label)) {}
+
+  T& Get(std::string_view value) {
+    std::lock_guard lock(mu_);
+    auto it = children_.find(value);
+    if (it != children_.end()) return *it->second;
+    if (children_.size() >= Metrics::kMaxDynamicLabels) {
+      value = Metrics::kOtherLabel;
+      it = children_.find(value);
+      if (it != children_.end()) return *it->second;
+    }
+    T& child = family_.Add({{label_, S(value)}});
+    children_.emplace(S(value), &child);
+    return child;
+  }
+
+ private:
+  Family<T>& family_;
+  const std::string label_;
+  std::mutex mu_;
+  std::map<std::string, T*, std::less<>> children_;
+};
+
+// The children of every workflow-labelled family for one workflow label value.
+struct WorkflowCells {
+  std::string id;
+  Counter* runs_started = nullptr;
+  LazyChildren<Counter, kOutcomeCount> runs_completed;
+  LazyChildren<Counter, kClasses * kSeverities> exceptions;
+  LazyChildren<Counter, kKindCount * kSeverities * kGateCount> handoffs;
+  LazyChildren<Counter, kSeverities*(kMaxLevel + 1)> sla_breaches;  // level index 0 = "_other"
+};
+
+}  // namespace
+
+struct Metrics::Families {
+  Families(Registry& r, const Config& config)
+      : runs_started(Build(prometheus::BuildCounter(), r, "handoffd_runs_started_total",
+                           "Agent runs started (first event of a run), by catalog workflow.")),
+        runs_completed(Build(prometheus::BuildCounter(), r, "handoffd_runs_completed_total",
+                             "Agent runs completed (run_completed events), by workflow and "
+                             "outcome.")),
+        exceptions(Build(prometheus::BuildCounter(), r, "handoffd_exceptions_total",
+                         "Exception incidents opened (one packet each), by workflow, failure "
+                         "class and severity.")),
+        handoffs(Build(prometheus::BuildCounter(), r, "handoffd_handoffs_total",
+                       "Packet records written to a routing topic (pending and revisions "
+                       "included), by workflow, kind, severity and gate.")),
+        time_to_ack(Build(prometheus::BuildHistogram(), r, "handoffd_time_to_ack_seconds",
+                          "Seconds from a packet's detected_at to its first acknowledgement; "
+                          "MTTA is rate(_sum)/rate(_count).")),
+        sla_breaches(Build(prometheus::BuildCounter(), r, "handoffd_sla_breaches_total",
+                           "Unacknowledged packets escalated past their ack deadline, by "
+                           "workflow, severity and escalation level.")),
+        expired(Build(prometheus::BuildCounter(), r, "handoffd_packets_expired_total",
+                      "Packets that reached expires_at unacknowledged, by severity.")),
+        hcs(Build(prometheus::BuildHistogram(), r, "handoffd_hcs_score",
+                  "Handoff Completeness Score (0..100) at first emission, before (raw) and after "
+                  "(final) catalog enrichment.")),
+        missing_fields(Build(prometheus::BuildCounter(), r, "handoffd_missing_fields_total",
+                             "Fields listed in missing_fields of emitted packets, by field.")),
+        events(Build(prometheus::BuildCounter(), r, "handoffd_events_total",
+                     "Valid input records (events and acks) processed, by type.")),
+        events_invalid(Build(prometheus::BuildCounter(), r, "handoffd_events_invalid_total",
+                             "Input records dead-lettered, by reason (handoffd-error header).")),
+        active_runs(Build(prometheus::BuildGauge(), r, "handoffd_active_runs",
+                          "Runs held in memory (started, not yet completed or forgotten).")),
+        open_packets(Build(prometheus::BuildGauge(), r, "handoffd_open_packets",
+                           "Open incidents (packets not yet resolved or expired), by severity.")),
+        limit_hits(Build(prometheus::BuildCounter(), r, "handoffd_limit_hits_total",
+                         "Times a limits.* bound was hit, by limit.")),
+        consumer_lag(Build(prometheus::BuildGauge(), r, "handoffd_consumer_lag_records",
+                           "Records between the consumer position and the partition end.")),
+        watermark_delay(Build(prometheus::BuildGauge(), r, "handoffd_watermark_delay_seconds",
+                              "Wall clock minus the event-time watermark, by partition.")),
+        records_produced(Build(prometheus::BuildCounter(), r, "handoffd_records_produced_total",
+                               "Records produced to output topics, by topic.")),
+        delivery_failures(Build(prometheus::BuildCounter(), r, "handoffd_delivery_failures_total",
+                                "Records the producer failed to deliver, by topic.")),
+        commit_duration(Build(prometheus::BuildHistogram(), r, "handoffd_commit_duration_seconds",
+                              "Duration of a batch commit (transaction or offset commit).")),
+        commit_failures(Build(prometheus::BuildCounter(), r, "handoffd_commit_failures_total",
+                              "Batch commits that failed.")),
+        restore_duration(Build(prometheus::BuildHistogram(), r, "handoffd_restore_duration_seconds",
+                               "Duration of restoring a partition's state from the changelog.")),
+        restored_records(Build(prometheus::BuildCounter(), r, "handoffd_restored_records_total",
+                               "Changelog records read while restoring partition state.")),
+        assigned_partitions(Build(prometheus::BuildGauge(), r, "handoffd_assigned_partitions",
+                                  "Input partitions currently assigned to this worker.")),
+        build_info(Build(prometheus::BuildGauge(), r, "handoffd_build_info",
+                         "Always 1; the version label names the running build.")),
+        invalid_by_reason(events_invalid, "reason"),
+        missing_by_field(missing_fields, "field"),
+        limit_by_name(limit_hits, "limit"),
+        produced_by_topic(records_produced, "topic"),
+        failures_by_topic(delivery_failures, "topic") {
+    for (const auto& [id, wf] : config.workflows) AddWorkflow(id);
+    other = std::make_unique<WorkflowCells>();
+    InitWorkflow(*other, S(kOtherLabel));
+
+    for (size_t t = 0; t < kEventTypeCount; ++t) {
+      event_counters[t] = &events.Add({{"type", S(ToString(static_cast<EventType>(t)))}});
+    }
+    for (size_t s = 0; s < kSeverities; ++s) {
+      const std::string sev = S(ToString(static_cast<Severity>(s)));
+      ack[s] = &time_to_ack.Add({{"severity", sev}}, kAckBuckets);
+      hcs_raw[s] = &hcs.Add({{"severity", sev}, {"stage", "raw"}}, kHcsBuckets);
+      hcs_final[s] = &hcs.Add({{"severity", sev}, {"stage", "final"}}, kHcsBuckets);
+      expired_by_sev[s] = &expired.Add({{"severity", sev}});
+      open_by_sev[s] = &open_packets.Add({{"severity", sev}});
+    }
+    for (std::string_view field : kPacketFields) missing_by_field.Get(field);
+    for (std::string_view limit : kLimits) limit_by_name.Get(limit);
+    for (size_t role = 0; role < kTopicRoleCount; ++role) {
+      produced_by_topic.Get(config.topics.ForRole(static_cast<TopicRole>(role)));
+    }
+    active = &active_runs.Add({});
+    commit = &commit_duration.Add({}, kCommitBuckets);
+    commit_failed = &commit_failures.Add({});
+    restore = &restore_duration.Add({}, kRestoreBuckets);
+    restored = &restored_records.Add({});
+    assigned = &assigned_partitions.Add({});
+    build_info.Add({{"version", HANDOFFD_VERSION}}).Set(1);
+  }
+
+  void InitWorkflow(WorkflowCells& cells, std::string id) {
+    cells.id = std::move(id);
+    cells.runs_started = &runs_started.Add({{"workflow", cells.id}});
+  }
+
+  void AddWorkflow(const std::string& id) {
+    auto cells = std::make_unique<WorkflowCells>();
+    InitWorkflow(*cells, id);
+    workflows.emplace(id, std::move(cells));
+  }
+
+  // The cells of a catalog workflow, else of "_other". No allocation: heterogeneous lookup in a
+  // map that is fixed after construction (so readers need no lock).
+  WorkflowCells& Workflow(std::string_view id) {
+    auto it = workflows.find(id);
+    return it == workflows.end() ? *other : *it->second;
+  }
+
+  Family<Counter>& runs_started;
+  Family<Counter>& runs_completed;
+  Family<Counter>& exceptions;
+  Family<Counter>& handoffs;
+  Family<Histogram>& time_to_ack;
+  Family<Counter>& sla_breaches;
+  Family<Counter>& expired;
+  Family<Histogram>& hcs;
+  Family<Counter>& missing_fields;
+  Family<Counter>& events;
+  Family<Counter>& events_invalid;
+  Family<Gauge>& active_runs;
+  Family<Gauge>& open_packets;
+  Family<Counter>& limit_hits;
+  Family<Gauge>& consumer_lag;
+  Family<Gauge>& watermark_delay;
+  Family<Counter>& records_produced;
+  Family<Counter>& delivery_failures;
+  Family<Histogram>& commit_duration;
+  Family<Counter>& commit_failures;
+  Family<Histogram>& restore_duration;
+  Family<Counter>& restored_records;
+  Family<Gauge>& assigned_partitions;
+  Family<Gauge>& build_info;
+
+  StringChildren<Counter> invalid_by_reason;
+  StringChildren<Counter> missing_by_field;
+  StringChildren<Counter> limit_by_name;
+  StringChildren<Counter> produced_by_topic;
+  StringChildren<Counter> failures_by_topic;
+
+  std::map<std::string, std::unique_ptr<WorkflowCells>, std::less<>> workflows;
+  std::unique_ptr<WorkflowCells> other;
+
+  std::array<Counter*, kEventTypeCount> event_counters{};
+  std::array<Histogram*, kSeverities> ack{};
+  std::array<Histogram*, kSeverities> hcs_raw{};
+  std::array<Histogram*, kSeverities> hcs_final{};
+  std::array<Counter*, kSeverities> expired_by_sev{};
+  std::array<Gauge*, kSeverities> open_by_sev{};
+  Gauge* active = nullptr;
+  Histogram* commit = nullptr;
+  Counter* commit_failed = nullptr;
+  Histogram* restore = nullptr;
+  Counter* restored = nullptr;
+  Gauge* assigned = nullptr;
+
+  // Live-mode per-partition gauges, dropped on revocation.
+  std::mutex partition_mu;
+  std::map<std::pair<std::string, int32_t>, Gauge*, std::less<>> lag_by_partition;
+  std::map<int32_t, Gauge*> watermark_by_partition;
+};
+
+namespace {
+
+size_t Idx(Severity s) { return static_cast<size_t>(s); }
+
+}  // namespace
+
+Metrics::Metrics(prometheus::Registry& registry, const Config& config)
+    : f_(std::make_unique<Families>(registry, config)) {}
+
+Metrics::~Metrics() = default;
+
+void Metrics::OnEvent(EventType type) {
+  f_->event_counters[static_cast<size_t>(type)]->Increment();
+}
+
+void Metrics::OnInvalidEvent(std::string_view reason) {
+  f_->invalid_by_reason.Get(reason).Increment();
+}
+
+void Metrics::OnRunStarted(std::string_view workflow) {
+  f_->Workflow(workflow).runs_started->Increment();
+}
+
+void Metrics::OnRunCompleted(std::string_view workflow, Outcome outcome) {
+  WorkflowCells& w = f_->Workflow(workflow);
+  w.runs_completed
+      .Get(static_cast<size_t>(outcome),
+           [&]() -> Counter& {
+             return f_->runs_completed.Add({{"workflow", w.id}, {"outcome", S(ToString(outcome))}});
+           })
+      .Increment();
+}
+
+void Metrics::OnIncidentOpened(std::string_view workflow, FailureClass cls, Severity severity) {
+  if (KindOf(cls) != HandoffKind::kException) return;  // planned handoffs are not exceptions
+  WorkflowCells& w = f_->Workflow(workflow);
+  w.exceptions
+      .Get(static_cast<size_t>(cls) * kSeverities + Idx(severity),
+           [&]() -> Counter& {
+             return f_->exceptions.Add({{"workflow", w.id},
+                                        {"failure_class", S(ToString(cls))},
+                                        {"severity", S(ToString(severity))}});
+           })
+      .Increment();
+}
+
+void Metrics::OnHandoff(std::string_view workflow, HandoffKind kind, Severity severity, Gate gate) {
+  WorkflowCells& w = f_->Workflow(workflow);
+  const size_t i = (static_cast<size_t>(kind) * kSeverities + Idx(severity)) * kGateCount +
+                   static_cast<size_t>(gate);
+  w.handoffs
+      .Get(i,
+           [&]() -> Counter& {
+             return f_->handoffs.Add({{"workflow", w.id},
+                                      {"kind", S(ToString(kind))},
+                                      {"severity", S(ToString(severity))},
+                                      {"gate", S(ToString(gate))}});
+           })
+      .Increment();
+}
+
+void Metrics::OnScored(Severity severity, double raw, double final_score) {
+  f_->hcs_raw[Idx(severity)]->Observe(raw);
+  f_->hcs_final[Idx(severity)]->Observe(final_score);
+}
+
+void Metrics::OnMissingField(std::string_view field) {
+  f_->missing_by_field.Get(field).Increment();
+}
+
+void Metrics::OnAcknowledged(Severity severity, double seconds_to_ack) {
+  f_->ack[Idx(severity)]->Observe(seconds_to_ack);
+}
+
+void Metrics::OnSlaBreach(std::string_view workflow, Severity severity, int level) {
+  WorkflowCells& w = f_->Workflow(workflow);
+  const bool known = level >= 1 && level <= kMaxLevel;
+  const size_t level_index = known ? static_cast<size_t>(level) : 0;
+  w.sla_breaches
+      .Get(Idx(severity) * (kMaxLevel + 1) + level_index,
+           [&]() -> Counter& {
+             return f_->sla_breaches.Add(
+                 {{"workflow", w.id},
+                  {"severity", S(ToString(severity))},
+                  {"level", known ? std::to_string(level) : S(kOtherLabel)}});
+           })
+      .Increment();
+}
+
+void Metrics::OnExpired(Severity severity) { f_->expired_by_sev[Idx(severity)]->Increment(); }
+
+void Metrics::OnActiveRuns(int64_t count) { f_->active->Set(static_cast<double>(count)); }
+
+void Metrics::OnOpenPackets(Severity severity, int64_t count) {
+  f_->open_by_sev[Idx(severity)]->Set(static_cast<double>(count));
+}
+
+void Metrics::OnLimitHit(std::string_view limit) { f_->limit_by_name.Get(limit).Increment(); }
+
+void Metrics::SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag) {
+  std::lock_guard lock(f_->partition_mu);
+  auto key = std::make_pair(S(topic), partition);
+  auto it = f_->lag_by_partition.find(key);
+  if (it == f_->lag_by_partition.end()) {
+    Gauge& g =
+        f_->consumer_lag.Add({{"topic", key.first}, {"partition", std::to_string(partition)}});
+    it = f_->lag_by_partition.emplace(std::move(key), &g).first;
+  }
+  it->second->Set(static_cast<double>(lag));
+}
+
+void Metrics::SetWatermarkDelay(int32_t partition, double seconds) {
+  std::lock_guard lock(f_->partition_mu);
+  auto it = f_->watermark_by_partition.find(partition);
+  if (it == f_->watermark_by_partition.end()) {
+    Gauge& g = f_->watermark_delay.Add({{"partition", std::to_string(partition)}});
+    it = f_->watermark_by_partition.emplace(partition, &g).first;
+  }
+  it->second->Set(seconds);
+}
+
+void Metrics::ClearPartition(int32_t partition) {
+  std::lock_guard lock(f_->partition_mu);
+  for (auto it = f_->lag_by_partition.begin(); it != f_->lag_by_partition.end();) {
+    if (it->first.second == partition) {
+      f_->consumer_lag.Remove(it->second);
+      it = f_->lag_by_partition.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (auto it = f_->watermark_by_partition.find(partition);
+      it != f_->watermark_by_partition.end()) {
+    f_->watermark_delay.Remove(it->second);
+    f_->watermark_by_partition.erase(it);
+  }
+}
+
+void Metrics::OnCommit(double seconds, bool ok) {
+  f_->commit->Observe(seconds);
+  if (!ok) f_->commit_failed->Increment();
+}
+
+void Metrics::OnRestore(int32_t /*partition*/, double seconds, int64_t records) {
+  f_->restore->Observe(seconds);
+  f_->restored->Increment(static_cast<double>(records));
+}
+
+void Metrics::OnRecordsProduced(std::string_view topic, int64_t count) {
+  f_->produced_by_topic.Get(topic).Increment(static_cast<double>(count));
+}
+
+void Metrics::OnDeliveryFailure(std::string_view topic) {
+  f_->failures_by_topic.Get(topic).Increment();
+}
+
+void Metrics::SetAssignedPartitions(int64_t count) {
+  f_->assigned->Set(static_cast<double>(count));
+}
+
+// Forwards to the shared Metrics; the level hooks add this engine's change to the shared gauge
+// (Gauge::Increment is atomic), and the destructor takes this engine's share back out.
+class Metrics::PartitionObserver : public EngineObserver {
+ public:
+  explicit PartitionObserver(Metrics& m) : m_(m) {}
+  ~PartitionObserver() override {
+    m_.f_->active->Decrement(static_cast<double>(active_));
+    for (size_t s = 0; s < kSeverities; ++s) {
+      m_.f_->open_by_sev[s]->Decrement(static_cast<double>(open_[s]));
+    }
+  }
+
+  void OnEvent(EventType type) override { m_.OnEvent(type); }
+  void OnInvalidEvent(std::string_view reason) override { m_.OnInvalidEvent(reason); }
+  void OnRunStarted(std::string_view workflow) override { m_.OnRunStarted(workflow); }
+  void OnRunCompleted(std::string_view workflow, Outcome outcome) override {
+    m_.OnRunCompleted(workflow, outcome);
+  }
+  void OnIncidentOpened(std::string_view workflow, FailureClass cls, Severity severity) override {
+    m_.OnIncidentOpened(workflow, cls, severity);
+  }
+  void OnHandoff(std::string_view workflow, HandoffKind kind, Severity severity,
+                 Gate gate) override {
+    m_.OnHandoff(workflow, kind, severity, gate);
+  }
+  void OnScored(Severity severity, double raw, double final_score) override {
+    m_.OnScored(severity, raw, final_score);
+  }
+  void OnMissingField(std::string_view field) override { m_.OnMissingField(field); }
+  void OnAcknowledged(Severity severity, double seconds_to_ack) override {
+    m_.OnAcknowledged(severity, seconds_to_ack);
+  }
+  void OnSlaBreach(std::string_view workflow, Severity severity, int level) override {
+    m_.OnSlaBreach(workflow, severity, level);
+  }
+  void OnExpired(Severity severity) override { m_.OnExpired(severity); }
+  void OnLimitHit(std::string_view limit) override { m_.OnLimitHit(limit); }
+
+  void OnActiveRuns(int64_t count) override {
+    m_.f_->active->Increment(static_cast<double>(count - active_));
+    active_ = count;
+  }
+  void OnOpenPackets(Severity severity, int64_t count) override {
+    int64_t& mine = open_[Idx(severity)];
+    m_.f_->open_by_sev[Idx(severity)]->Increment(static_cast<double>(count - mine));
+    mine = count;
+  }
+
+ private:
+  Metrics& m_;
+  int64_t active_ = 0;
+  std::array<int64_t, kSeverities> open_{};
+};
+
+std::unique_ptr<EngineObserver> Metrics::NewPartitionObserver() {
+  return std::make_unique<PartitionObserver>(*this);
+}
+
+}  // namespace handoffd
