@@ -1,0 +1,68 @@
+// An open-addressing hash index from string keys to uint32 ids, for the engine's hot lookups
+// (run by run_id, interned string by text). The keys live in the caller's storage: the index
+// keeps only a 32-bit hash and the id per slot (8 bytes), and asks the caller for a key's text
+// when hashes collide. Linear probing with backward-shift deletion (no tombstones).
+// Not thread-safe. Never fails except by running out of memory on growth.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace handoffd {
+
+// 64-bit hash of a byte string: FNV-1a followed by a murmur3 finalizer. Stable across builds and
+// platforms, because the changelog stores hashes of event ids.
+inline uint64_t Hash64(std::string_view s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+class FlatIndex {
+ public:
+  static constexpr uint32_t kNotFound = UINT32_MAX;
+
+  // Returns the id whose key equals `key`, or kNotFound. `key_of(id)` returns the text of an
+  // id previously inserted. `hash` must be Hash64(key).
+  template <typename KeyOf>
+  uint32_t Find(std::string_view key, uint64_t hash, const KeyOf& key_of) const {
+    if (slots_.empty()) return kNotFound;
+    const uint32_t h = static_cast<uint32_t>(hash);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.id_plus_one == 0) return kNotFound;
+      if (s.hash == h && key_of(s.id_plus_one - 1) == key) return s.id_plus_one - 1;
+    }
+  }
+
+  // REQUIRES: no entry with this key is present; id < UINT32_MAX.
+  void Insert(uint64_t hash, uint32_t id);
+
+  // Removes the entry (hash, id). No effect when absent.
+  void Erase(uint64_t hash, uint32_t id);
+
+  size_t size() const { return size_; }
+  size_t capacity() const { return slots_.size(); }
+
+ private:
+  struct Slot {
+    uint32_t hash = 0;
+    uint32_t id_plus_one = 0;  // 0 = empty
+  };
+  void Grow();
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+}  // namespace handoffd
