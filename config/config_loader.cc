@@ -166,7 +166,7 @@ class Loader {
     // Under a --set key the value came from the command line; above one, the --set created the
     // map (ApplyOverride only walks through maps that exist), so the command line is to blame.
     for (const Path& o : override_paths_) {
-      if (IsPrefix(o, path) || IsPrefix(path, o)) {
+      if (IsPrefix(o, path) || (!path.empty() && IsPrefix(path, o))) {
         throw ConfigError("--set:" + Dotted(path) + ": " + what);
       }
     }
@@ -697,7 +697,8 @@ Config LoadTree(YAML::Node root, const std::string& name,
     return Loader(name, std::move(override_paths)).Load(root);
   } catch (const YAML::Exception& e) {
     // Not expected (values are decoded without throwing), but keep the ConfigError contract.
-    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ": (yaml): " + e.msg);
+    std::string where = e.mark.is_null() ? name : name + ":" + std::to_string(e.mark.line + 1);
+    throw ConfigError(where + ": (yaml): " + e.msg);
   }
 }
 
