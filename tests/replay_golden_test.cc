@@ -85,7 +85,7 @@ TEST(ReplayGolden, RefundReviewGoesToDecisionsAndAckGivesMttaOf180Seconds) {
   EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"handoff.decisions\""}), 1u);
   EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"handoff.decisions\"", "\"gate\":\"decision\"",
                                         "\"failure_class\":\"business_judgment\"",
-                                        "\"label\":\"offer credit\"", "\"orderFile\""}),
+                                        "\"offer credit\"", "\"orderFile\""}),
             1u);
   ASSERT_EQ(observer.acks.size(), 1u);
   EXPECT_EQ(observer.acks[0].first, Severity::kP2);
