@@ -187,6 +187,10 @@ struct Metrics::Families {
     for (const auto& [id, wf] : config.workflows) AddWorkflow(id);
     other = std::make_unique<WorkflowCells>();
     InitWorkflow(*other, S(kOtherLabel));
+    for (const auto& [id, cells] : workflows) {
+      PrecreateWorkflow(*cells, config.FindWorkflow(id), config);
+    }
+    PrecreateWorkflow(*other, nullptr, config);
 
     for (size_t t = 0; t < kEventTypeCount; ++t) {
       event_counters[t] = &events.Add({{"type", S(ToString(static_cast<EventType>(t)))}});
@@ -216,6 +220,55 @@ struct Metrics::Families {
   void InitWorkflow(WorkflowCells& cells, std::string id) {
     cells.id = std::move(id);
     cells.runs_started = &runs_started.Add({{"workflow", cells.id}});
+  }
+
+  // Creates at zero the series a workflow will most likely report, so that rate() and increase()
+  // see the first exception, completion or breach (Prometheus cannot count the first sample of a
+  // series that appears with value 1). The severity is the one the engine gives a run without
+  // its own: the catalog's (else the default), raised by the class minimum and by a catalog blast
+  // radius at the P1 threshold. Runs with another severity create their series on first use.
+  void PrecreateWorkflow(WorkflowCells& cells, const WorkflowConfig* wf, const Config& config) {
+    Severity base = wf != nullptr && wf->severity ? *wf->severity : config.defaults.severity;
+    if (wf != nullptr && wf->blast_radius_users &&
+        *wf->blast_radius_users >= config.defaults.p1_blast_radius_users) {
+      base = Severity::kP1;
+    }
+    for (size_t o = 0; o < kOutcomeCount; ++o) RunCompleted(cells, static_cast<Outcome>(o));
+    for (size_t c = 0; c < kClasses; ++c) {
+      const auto cls = static_cast<FailureClass>(c);
+      if (KindOf(cls) != HandoffKind::kException) continue;
+      Severity sev = base;
+      if (const auto& min = config.classes[c].min_severity; min && *min < sev) sev = *min;
+      Exception(cells, cls, sev);
+    }
+    SlaBreach(cells, base, 2);
+    SlaBreach(cells, base, 3);
+  }
+
+  Counter& RunCompleted(WorkflowCells& w, Outcome outcome) {
+    return w.runs_completed.Get(static_cast<size_t>(outcome), [&]() -> Counter& {
+      return runs_completed.Add({{"workflow", w.id}, {"outcome", S(ToString(outcome))}});
+    });
+  }
+
+  Counter& Exception(WorkflowCells& w, FailureClass cls, Severity severity) {
+    const size_t i = static_cast<size_t>(cls) * kSeverities + static_cast<size_t>(severity);
+    return w.exceptions.Get(i, [&]() -> Counter& {
+      return exceptions.Add({{"workflow", w.id},
+                             {"failure_class", S(ToString(cls))},
+                             {"severity", S(ToString(severity))}});
+    });
+  }
+
+  Counter& SlaBreach(WorkflowCells& w, Severity severity, int level) {
+    const bool known = level >= 1 && level <= kMaxLevel;
+    const size_t level_index = known ? static_cast<size_t>(level) : 0;
+    return w.sla_breaches.Get(
+        static_cast<size_t>(severity) * (kMaxLevel + 1) + level_index, [&]() -> Counter& {
+          return sla_breaches.Add({{"workflow", w.id},
+                                   {"severity", S(ToString(severity))},
+                                   {"level", known ? std::to_string(level) : S(kOtherLabel)}});
+        });
   }
 
   void AddWorkflow(const std::string& id) {
@@ -308,26 +361,12 @@ void Metrics::OnRunStarted(std::string_view workflow) {
 }
 
 void Metrics::OnRunCompleted(std::string_view workflow, Outcome outcome) {
-  WorkflowCells& w = f_->Workflow(workflow);
-  w.runs_completed
-      .Get(static_cast<size_t>(outcome),
-           [&]() -> Counter& {
-             return f_->runs_completed.Add({{"workflow", w.id}, {"outcome", S(ToString(outcome))}});
-           })
-      .Increment();
+  f_->RunCompleted(f_->Workflow(workflow), outcome).Increment();
 }
 
 void Metrics::OnIncidentOpened(std::string_view workflow, FailureClass cls, Severity severity) {
   if (KindOf(cls) != HandoffKind::kException) return;  // planned handoffs are not exceptions
-  WorkflowCells& w = f_->Workflow(workflow);
-  w.exceptions
-      .Get(static_cast<size_t>(cls) * kSeverities + Idx(severity),
-           [&]() -> Counter& {
-             return f_->exceptions.Add({{"workflow", w.id},
-                                        {"failure_class", S(ToString(cls))},
-                                        {"severity", S(ToString(severity))}});
-           })
-      .Increment();
+  f_->Exception(f_->Workflow(workflow), cls, severity).Increment();
 }
 
 void Metrics::OnHandoff(std::string_view workflow, HandoffKind kind, Severity severity, Gate gate) {
@@ -359,18 +398,7 @@ void Metrics::OnAcknowledged(Severity severity, double seconds_to_ack) {
 }
 
 void Metrics::OnSlaBreach(std::string_view workflow, Severity severity, int level) {
-  WorkflowCells& w = f_->Workflow(workflow);
-  const bool known = level >= 1 && level <= kMaxLevel;
-  const size_t level_index = known ? static_cast<size_t>(level) : 0;
-  w.sla_breaches
-      .Get(Idx(severity) * (kMaxLevel + 1) + level_index,
-           [&]() -> Counter& {
-             return f_->sla_breaches.Add(
-                 {{"workflow", w.id},
-                  {"severity", S(ToString(severity))},
-                  {"level", known ? std::to_string(level) : S(kOtherLabel)}});
-           })
-      .Increment();
+  f_->SlaBreach(f_->Workflow(workflow), severity, level).Increment();
 }
 
 void Metrics::OnExpired(Severity severity) { f_->expired_by_sev[Idx(severity)]->Increment(); }

@@ -32,9 +32,13 @@ Config CatalogConfig() {
   Config config = DefaultConfig();
   WorkflowConfig wf;
   wf.id = "refund-review";
+  wf.severity = Severity::kP2;
   config.workflows.emplace(wf.id, wf);
+  wf = WorkflowConfig();
   wf.id = "ledger-close";
+  wf.blast_radius_users = 5000;  // at or over p1_blast_radius_users: its packets are P1
   config.workflows.emplace(wf.id, wf);
+  config.classes[static_cast<size_t>(FailureClass::kPermissionDenied)].min_severity = Severity::kP1;
   return config;
 }
 
@@ -100,6 +104,35 @@ TEST_F(MetricsTest, ZeroSeriesExistBeforeTheFirstEvent) {
   EXPECT_EQ(s.at("handoffd_limit_hits_total{limit=\"max_active_runs\"}"), 0);
   EXPECT_EQ(s.at("handoffd_records_produced_total{topic=\"handoff.page\"}"), 0);
   EXPECT_EQ(s.at("handoffd_build_info{version=\"0.1.0\"}"), 1);
+}
+
+TEST_F(MetricsTest, LikelySeriesOfCatalogWorkflowsStartAtZeroSoRateSeesTheFirstOne) {
+  auto s = Scrape();
+  // Catalog severity P2; a class whose minimum is P1 is raised to P1.
+  EXPECT_EQ(s.at("handoffd_exceptions_total{failure_class=\"missing_input\",severity=\"P2\","
+                 "workflow=\"refund-review\"}"),
+            0);
+  EXPECT_EQ(s.at("handoffd_exceptions_total{failure_class=\"permission_denied\",severity=\"P1\","
+                 "workflow=\"refund-review\"}"),
+            0);
+  EXPECT_EQ(s.count("handoffd_exceptions_total{failure_class=\"missing_input\",severity=\"P3\","
+                    "workflow=\"refund-review\"}"),
+            0u);
+  // The blast radius lift makes ledger-close P1; no catalog severity, no run severity.
+  EXPECT_EQ(s.at("handoffd_exceptions_total{failure_class=\"stalled\",severity=\"P1\","
+                 "workflow=\"ledger-close\"}"),
+            0);
+  // Workflows outside the catalog get the default severity.
+  EXPECT_EQ(s.at("handoffd_exceptions_total{failure_class=\"stalled\",severity=\"P3\","
+                 "workflow=\"_other\"}"),
+            0);
+  EXPECT_EQ(s.at("handoffd_runs_completed_total{outcome=\"cancelled\",workflow=\"refund-review\"}"),
+            0);
+  EXPECT_EQ(
+      s.at("handoffd_sla_breaches_total{level=\"3\",severity=\"P2\",workflow=\"refund-review\"}"),
+      0);
+  // Planned handoffs are not exceptions.
+  EXPECT_EQ(Text().find("failure_class=\"business_judgment\""), std::string::npos);
 }
 
 TEST_F(MetricsTest, WorkflowOutsideTheCatalogIsReportedAsOther) {

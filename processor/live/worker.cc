@@ -318,7 +318,8 @@ std::unique_ptr<Worker::Partition> Worker::Restore(int32_t p) {
 
   auto part = std::make_unique<Partition>();
   part->id = p;
-  part->pipeline = std::make_unique<Pipeline>(config_, metrics_);
+  if (metrics_ != nullptr) part->observer = metrics_->NewPartitionObserver();
+  part->pipeline = std::make_unique<Pipeline>(config_, part->observer.get());
   Engine& engine = part->pipeline->engine();
   int64_t skipped = 0;
   for (const auto& [run_id, state] : fold.runs()) {

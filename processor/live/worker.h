@@ -52,6 +52,10 @@ class Worker {
  private:
   struct Partition {
     int32_t id = 0;
+    // This partition's view of the shared Metrics (Metrics::NewPartitionObserver): its engine's
+    // active-run and open-packet counts add up with the other partitions'. Declared before
+    // pipeline so it outlives the engine that reports to it.
+    std::unique_ptr<EngineObserver> observer;
     std::unique_ptr<Pipeline> pipeline;
     int64_t next_events = 0;  // next offset to read on events p
     int64_t next_acks = 0;    // next offset to read on acks p
