@@ -1,6 +1,7 @@
 #include "processor/decoder.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <utility>
 
@@ -105,81 +106,220 @@ constexpr std::string_view kFieldNames[kFieldCount] = {
 // The JSON kind of a field's value. Null is recorded as absent (contract: null = absent).
 enum class Kind : uint8_t { kString, kInt, kBigInt, kDouble, kBool, kObject, kArray };
 
+// Plain data so that a Fields on the stack costs nothing to create: only slots whose presence
+// bit is set are ever read.
 struct Slot {
   Kind kind;
-  std::string_view text;  // kString: the unescaped value; kObject/kArray: the raw JSON text
-  int64_t i;              // kInt
-  double d;               // kInt, kBigInt, kDouble
-  bool b;                 // kBool
+  bool b;             // kBool
+  uint32_t text_len;  // kString: the unescaped value; kObject/kArray: the raw JSON text
+  const char* text_ptr;
+  int64_t i;  // kInt
+  double d;   // kInt, kBigInt, kDouble
+
+  std::string_view text() const { return {text_ptr, text_len}; }
+  void set_text(std::string_view t) {
+    text_ptr = t.data();
+    text_len = static_cast<uint32_t>(t.size());
+  }
 };
+
+// k == lit for a k already known to have lit's length: a constant-size compare the compiler
+// turns into a few loads instead of a memcmp call.
+template <size_t N>
+bool Is(std::string_view k, const char (&lit)[N]) {
+  return std::memcmp(k.data(), lit, N - 1) == 0;
+}
 
 // Top-level key -> field. Dispatches on length first so each key costs one or two compares.
 Field TopLevelField(std::string_view k) {
   switch (k.size()) {
     case 2:
-      if (k == "ts") return kTs;
-      if (k == "by") return kBy;
+      if (Is(k, "ts")) return kTs;
+      if (Is(k, "by")) return kBy;
       break;
     case 4:
-      if (k == "type") return kType;
-      if (k == "step") return kStep;
-      if (k == "tool") return kTool;
-      if (k == "risk") return kRisk;
+      if (Is(k, "type")) return kType;
+      if (Is(k, "step")) return kStep;
+      if (Is(k, "tool")) return kTool;
+      if (Is(k, "risk")) return kRisk;
       break;
     case 5:
-      if (k == "error") return kError;
-      if (k == "owner") return kOwner;
-      if (k == "attrs") return kAttrs;
+      if (Is(k, "error")) return kError;
+      if (Is(k, "owner")) return kOwner;
+      if (Is(k, "attrs")) return kAttrs;
       break;
     case 6:
-      if (k == "run_id") return kRunId;
-      if (k == "status") return kStatus;
-      if (k == "reason") return kReason;
-      if (k == "action") return kAction;
-      if (k == "amount") return kAmount;
-      if (k == "tokens") return kTokens;
+      if (Is(k, "run_id")) return kRunId;
+      if (Is(k, "status")) return kStatus;
+      if (Is(k, "reason")) return kReason;
+      if (Is(k, "action")) return kAction;
+      if (Is(k, "amount")) return kAmount;
+      if (Is(k, "tokens")) return kTokens;
       break;
     case 7:
-      if (k == "outcome") return kOutcome;
-      if (k == "options") return kOptions;
+      if (Is(k, "outcome")) return kOutcome;
+      if (Is(k, "options")) return kOptions;
       break;
     case 8:
-      if (k == "event_id") return kEventId;
-      if (k == "cost_usd") return kCostUsd;
-      if (k == "severity") return kSeverity;
-      if (k == "evidence") return kEvidence;
+      if (Is(k, "event_id")) return kEventId;
+      if (Is(k, "cost_usd")) return kCostUsd;
+      if (Is(k, "severity")) return kSeverity;
+      if (Is(k, "evidence")) return kEvidence;
       break;
     case 9:
-      if (k == "objective") return kObjective;
-      if (k == "retryable") return kRetryable;
-      if (k == "packet_id") return kPacketId;
+      if (Is(k, "objective")) return kObjective;
+      if (Is(k, "retryable")) return kRetryable;
+      if (Is(k, "packet_id")) return kPacketId;
       break;
     case 10:
-      if (k == "confidence") return kConfidence;
-      if (k == "owner_role") return kOwnerRole;
+      if (Is(k, "confidence")) return kConfidence;
+      if (Is(k, "owner_role")) return kOwnerRole;
       break;
     case 11:
-      if (k == "workflow_id") return kWorkflowId;
-      if (k == "side_effect") return kSideEffect;
-      if (k == "duration_ms") return kDurationMs;
+      if (Is(k, "workflow_id")) return kWorkflowId;
+      if (Is(k, "side_effect")) return kSideEffect;
+      if (Is(k, "duration_ms")) return kDurationMs;
       break;
     case 12:
-      if (k == "blast_radius") return kBlastRadius;
-      if (k == "handoff_type") return kHandoffType;
+      if (Is(k, "blast_radius")) return kBlastRadius;
+      if (Is(k, "handoff_type")) return kHandoffType;
       break;
     case 16:
-      if (k == "rollback_command") return kRollbackCommand;
+      if (Is(k, "rollback_command")) return kRollbackCommand;
       break;
     case 18:
-      if (k == "recommended_action") return kRecommendedAction;
+      if (Is(k, "recommended_action")) return kRecommendedAction;
       break;
     case 26:
-      if (k == "next_action_after_decision") return kNextActionAfterDecision;
+      if (Is(k, "next_action_after_decision")) return kNextActionAfterDecision;
       break;
     default:
       break;
   }
   return kNoField;
+}
+
+// The same for a key still in the input, read from just after its opening quote: compares the
+// name and its closing quote, so no scan for the key's end is needed. Returns kNoField when
+// the key is unknown or escaped; the caller then takes the slow path. Reading a literal's
+// length past the key stays within the document's padding.
+template <size_t N>
+bool RawIs(const char* raw, const char (&lit)[N]) {
+  // The first 8 bytes as one word (most mismatches end there), then the rest if any.
+  constexpr size_t kHead = N - 1 < 8 ? N - 1 : 8;
+  uint64_t a = 0;
+  uint64_t b = 0;
+  std::memcpy(&a, raw, kHead);
+  std::memcpy(&b, lit, kHead);
+  if (a != b) return false;
+  if constexpr (N - 1 > 8) return std::memcmp(raw + 8, lit + 8, N - 1 - 8) == 0;
+  return true;
+}
+
+Field RawTopLevelField(const char* r) {
+  switch (r[0]) {
+    case 'a':
+      if (RawIs(r, "attrs\"")) return kAttrs;
+      if (RawIs(r, "action\"")) return kAction;
+      if (RawIs(r, "amount\"")) return kAmount;
+      break;
+    case 'b':
+      if (RawIs(r, "by\"")) return kBy;
+      if (RawIs(r, "blast_radius\"")) return kBlastRadius;
+      break;
+    case 'c':
+      if (RawIs(r, "cost_usd\"")) return kCostUsd;
+      if (RawIs(r, "confidence\"")) return kConfidence;
+      break;
+    case 'd':
+      if (RawIs(r, "duration_ms\"")) return kDurationMs;
+      break;
+    case 'e':
+      if (RawIs(r, "event_id\"")) return kEventId;
+      if (RawIs(r, "error\"")) return kError;
+      if (RawIs(r, "evidence\"")) return kEvidence;
+      break;
+    case 'h':
+      if (RawIs(r, "handoff_type\"")) return kHandoffType;
+      break;
+    case 'n':
+      if (RawIs(r, "next_action_after_decision\"")) return kNextActionAfterDecision;
+      break;
+    case 'o':
+      if (RawIs(r, "objective\"")) return kObjective;
+      if (RawIs(r, "owner\"")) return kOwner;
+      if (RawIs(r, "outcome\"")) return kOutcome;
+      if (RawIs(r, "options\"")) return kOptions;
+      if (RawIs(r, "owner_role\"")) return kOwnerRole;
+      break;
+    case 'p':
+      if (RawIs(r, "packet_id\"")) return kPacketId;
+      break;
+    case 'r':
+      if (RawIs(r, "run_id\"")) return kRunId;
+      if (RawIs(r, "reason\"")) return kReason;
+      if (RawIs(r, "retryable\"")) return kRetryable;
+      if (RawIs(r, "risk\"")) return kRisk;
+      if (RawIs(r, "recommended_action\"")) return kRecommendedAction;
+      if (RawIs(r, "rollback_command\"")) return kRollbackCommand;
+      break;
+    case 's':
+      if (RawIs(r, "step\"")) return kStep;
+      if (RawIs(r, "status\"")) return kStatus;
+      if (RawIs(r, "severity\"")) return kSeverity;
+      if (RawIs(r, "side_effect\"")) return kSideEffect;
+      break;
+    case 't':
+      if (RawIs(r, "ts\"")) return kTs;
+      if (RawIs(r, "type\"")) return kType;
+      if (RawIs(r, "tool\"")) return kTool;
+      if (RawIs(r, "tokens\"")) return kTokens;
+      break;
+    case 'w':
+      if (RawIs(r, "workflow_id\"")) return kWorkflowId;
+      break;
+    default:
+      break;
+  }
+  return kNoField;
+}
+
+// The event type from its wire name, without the linear scan of ParseEventType.
+EventType FastEventType(std::string_view t) {
+  switch (t.size()) {
+    case 8:
+      if (Is(t, "decision")) return EventType::kDecision;
+      break;
+    case 9:
+      if (Is(t, "heartbeat")) return EventType::kHeartbeat;
+      if (Is(t, "tool_call")) return EventType::kToolCall;
+      break;
+    case 11:
+      if (Is(t, "run_started")) return EventType::kRunStarted;
+      if (Is(t, "step_failed")) return EventType::kStepFailed;
+      break;
+    case 12:
+      if (Is(t, "step_started")) return EventType::kStepStarted;
+      break;
+    case 13:
+      if (Is(t, "run_completed")) return EventType::kRunCompleted;
+      break;
+    case 14:
+      if (Is(t, "step_succeeded")) return EventType::kStepSucceeded;
+      break;
+    case 16:
+      if (Is(t, "handoff_resolved")) return EventType::kHandoffResolved;
+      break;
+    case 17:
+      if (Is(t, "handoff_requested")) return EventType::kHandoffRequested;
+      break;
+    case 20:
+      if (Is(t, "handoff_acknowledged")) return EventType::kHandoffAcknowledged;
+      break;
+    default:
+      break;
+  }
+  return EventType::kUnknown;
 }
 
 // Subfield of an object-valued field, or kNoField.
@@ -203,6 +343,63 @@ Field SubField(Field parent, std::string_view k) {
   return kNoField;
 }
 
+// True when the whole document has been consumed (ondemand reports OUT_OF_BOUNDS for the
+// location past the last token).
+bool AtEnd(od::document* doc) { return doc->current_location().error() == simdjson::OUT_OF_BOUNDS; }
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Whether s holds a backslash, 8 bytes at a time (short strings: cheaper than memchr). Reads up
+// to 7 bytes past the end, which the closing quote and the document's padding cover.
+bool HasBackslash(std::string_view s) {
+  static_assert(std::endian::native == std::endian::little);
+  constexpr uint64_t kOnes = 0x0101010101010101;
+  constexpr uint64_t kHigh = 0x8080808080808080;
+  constexpr uint64_t kBackslashes = kOnes * '\\';
+  const char* p = s.data();
+  for (size_t left = s.size(); left > 0; left = left > 8 ? left - 8 : 0, p += 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    uint64_t x = w ^ kBackslashes;          // backslash bytes become zero
+    uint64_t m = (x - kOnes) & ~x & kHigh;  // exact for the first zero byte; any later false hit
+    if (left < 8) m &= (uint64_t{1} << (left * 8)) - 1;  // follows a real one, or is masked
+    if (m != 0) return true;
+  }
+  return false;
+}
+
+// A string value. Without escapes (the common case) it is a view into the input, with no copy;
+// with escapes simdjson unescapes it into the parser's string buffer. Both live until the next
+// document. Stage 1 already checked UTF-8, control characters and that the string is closed.
+simdjson::error_code ReadString(od::value& v, std::string_view* out) {
+  std::string_view token = v.raw_json_token();  // the quoted string, maybe trailing whitespace
+  const char* begin = token.data() + 1;
+  const char* end = token.data() + token.size();
+  while (end > begin && IsJsonSpace(end[-1])) --end;
+  if (end > begin && end[-1] == '"') {
+    std::string_view content(begin, static_cast<size_t>(end - 1 - begin));
+    if (!HasBackslash(content)) {
+      od::raw_json_string raw;
+      if (auto e = v.get_raw_json_string().get(raw)) return e;
+      *out = content;
+      return simdjson::SUCCESS;
+    }
+  }
+  return v.get_string().get(*out);
+}
+
+// An object key, with the same fast path: keys are almost never escaped.
+simdjson::error_code ReadKey(od::field& field, std::string_view* out) {
+  const char* begin = field.key().raw();
+  const char* end = begin;
+  while (*end != '"' && *end != '\\') ++end;  // stage 1 guarantees a closing quote
+  if (*end == '"') {
+    *out = std::string_view(begin, static_cast<size_t>(end - begin));
+    return simdjson::SUCCESS;
+  }
+  return field.unescaped_key().get(*out);
+}
+
 // Consumes one value of any kind, checking that it is well-formed JSON (ondemand only checks
 // what is read, so values nobody reads would otherwise pass unchecked).
 simdjson::error_code SkipValue(od::value v) {
@@ -216,7 +413,7 @@ simdjson::error_code SkipValue(od::value v) {
         od::field field;
         if (auto e = std::move(f).get(field)) return e;
         std::string_view key;
-        if (auto e = field.unescaped_key().get(key)) return e;
+        if (auto e = ReadKey(field, &key)) return e;
         if (auto e = SkipValue(field.value())) return e;
       }
       return simdjson::SUCCESS;
@@ -233,8 +430,10 @@ simdjson::error_code SkipValue(od::value v) {
     }
     case od::json_type::number:
       return v.get_number().error();
-    case od::json_type::string:
-      return v.get_string().error();
+    case od::json_type::string: {
+      std::string_view unused;
+      return ReadString(v, &unused);
+    }
     case od::json_type::boolean:
       return v.get_bool().error();
     case od::json_type::null: {
@@ -245,12 +444,6 @@ simdjson::error_code SkipValue(od::value v) {
   }
   return simdjson::TAPE_ERROR;
 }
-
-// True when the whole document has been consumed (ondemand reports OUT_OF_BOUNDS for the
-// location past the last token).
-bool AtEnd(od::document* doc) { return doc->current_location().error() == simdjson::OUT_OF_BOUNDS; }
-
-bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Everything the first pass saw: which fields were present (non-null) and their values.
 struct Fields {
@@ -281,8 +474,8 @@ class FirstPass {
     switch (t) {
       case od::json_type::string: {
         std::string_view s;
-        if (auto e = v.get_string().get(s)) return e;
-        fields_->Set(f, Kind::kString).text = s;
+        if (auto e = ReadString(v, &s)) return e;
+        fields_->Set(f, Kind::kString).set_text(s);
         return simdjson::SUCCESS;
       }
       case od::json_type::number: {
@@ -348,7 +541,7 @@ class FirstPass {
         od::field field;
         if (auto e = std::move(fr).get(field)) return e;
         std::string_view key;
-        if (auto e = field.unescaped_key().get(key)) return e;
+        if (auto e = ReadKey(field, &key)) return e;
         Field sub = SubField(f, key);
         if (sub == kNoField) {
           if (auto e = SkipValue(field.value())) return e;
@@ -365,7 +558,7 @@ class FirstPass {
     if (auto e = doc_->current_location().get(end)) return e;
     while (end > start && IsJsonSpace(end[-1])) --end;
     Slot& s = fields_->Set(f, t == od::json_type::object ? Kind::kObject : Kind::kArray);
-    s.text = std::string_view(start, static_cast<size_t>(end - start));
+    s.set_text(std::string_view(start, static_cast<size_t>(end - start)));
     return simdjson::SUCCESS;
   }
 
@@ -404,20 +597,20 @@ class Validator {
   bool RequiredString(Field f, std::string_view* out) {
     if (!f_.Has(f)) return Missing(f);
     if (f_.Get(f).kind != Kind::kString) return WrongType(f);
-    *out = f_.Get(f).text;
+    *out = f_.Get(f).text();
     return true;
   }
   bool OptionalString(Field f, std::optional<std::string_view>* out) {
     if (!f_.Has(f)) return true;
     if (f_.Get(f).kind != Kind::kString) return WrongType(f);
-    *out = f_.Get(f).text;
+    *out = f_.Get(f).text();
     return true;
   }
   template <typename E>
   bool OptionalEnum(Field f, std::optional<E> (*parse)(std::string_view), std::optional<E>* out) {
     if (!f_.Has(f)) return true;
     if (f_.Get(f).kind != Kind::kString) return WrongType(f);
-    *out = parse(f_.Get(f).text);
+    *out = parse(f_.Get(f).text());
     return out->has_value() || WrongType(f);
   }
   bool OptionalNumber(Field f, std::optional<double>* out) {
@@ -436,7 +629,7 @@ class Validator {
   bool OptionalRaw(Field f, Kind kind, std::optional<std::string_view>* out) {
     if (!f_.Has(f)) return true;
     if (f_.Get(f).kind != kind) return WrongType(f);
-    *out = f_.Get(f).text;
+    *out = f_.Get(f).text();
     return true;
   }
   // An object field whose presence is optional; true when present and an object.
@@ -451,8 +644,8 @@ class Validator {
     // report in the contract's order: event_id, run_id, type, ts.
     bool type_ok = f_.Has(kType) && f_.Get(kType).kind == Kind::kString;
     if (type_ok) {
-      out_->type_name = f_.Get(kType).text;
-      out_->type = ParseEventType(out_->type_name);
+      out_->type_name = f_.Get(kType).text();
+      out_->type = FastEventType(out_->type_name);
     }
     if (!(type_ok && out_->IsAck())) {
       if (!RequiredString(kEventId, &out_->event_id)) return false;
@@ -469,7 +662,7 @@ class Validator {
     const Slot& s = f_.Get(kTs);
     bool ok = false;
     if (s.kind == Kind::kString) {
-      ok = ParseRfc3339Ms(s.text, &out_->ts_ms);
+      ok = ParseRfc3339Ms(s.text(), &out_->ts_ms);
     } else if (s.kind == Kind::kInt && s.i >= kMinRfc3339Ms && s.i <= kMaxRfc3339Ms) {
       // Integer times are limited to what FormatRfc3339Ms can spell on output.
       out_->ts_ms = s.i;
@@ -656,9 +849,13 @@ std::string_view Decoder::DecodePadded(std::string_view bytes, size_t allocated,
     for (auto fr : obj) {
       od::field field;
       if (std::move(fr).get(field)) return kInvalidJson;
-      std::string_view key;
-      if (field.unescaped_key().get(key)) return kInvalidJson;
-      if (pass.Read(TopLevelField(key), field.value())) return kInvalidJson;
+      Field f = RawTopLevelField(field.key().raw());
+      if (f == kNoField) {  // unknown or escaped: find the key's end, unescape if needed
+        std::string_view key;
+        if (ReadKey(field, &key)) return kInvalidJson;
+        f = TopLevelField(key);
+      }
+      if (pass.Read(f, field.value())) return kInvalidJson;
     }
   }
   if (!AtEnd(&doc)) return kInvalidJson;  // trailing content after the object

@@ -353,6 +353,26 @@ TEST_F(DecoderTest, EscapedStringsAreUnescaped) {
   EXPECT_EQ(Ok(R"({"event_id":"e","run\u005fid":"r","type":"heartbeat","ts":1})").run_id, "r");
 }
 
+TEST_F(DecoderTest, BackslashAnywhereInAStringIsUnescaped) {
+  // Strings without escapes are read in place, 8 bytes at a time; an escape at any offset,
+  // including the word boundaries, must still be seen and unescaped.
+  for (size_t at = 0; at < 20; ++at) {
+    std::string raw(20, 'a');
+    raw.replace(at, 1, "\\\\");  // an escaped backslash: two chars in JSON, one decoded
+    std::string expected(20, 'a');
+    expected[at] = '\\';
+    EXPECT_EQ(Ok(Ev("heartbeat", "\"step\":\"" + raw + "\"")).step, expected) << at;
+  }
+  EXPECT_EQ(Ok(Ev("heartbeat", R"("step":"ends with \\")")).step, "ends with \\");
+  EXPECT_EQ(Ok(Ev("heartbeat", R"("step":"")")).step, "");
+}
+
+TEST_F(DecoderTest, UnknownFieldsAreIgnoredButMustBeValidJson) {
+  EXPECT_EQ(Ok(Ev("heartbeat", R"("x-trace":{"id":[1,"two",{"3":null}]},"zeta":"\u00e9")")).type,
+            EventType::kHeartbeat);
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("zeta":"\x")")), "invalid_json");
+}
+
 TEST_F(DecoderTest, RepeatedKeyLastOneWins) {
   EXPECT_EQ(Ok(R"({"event_id":"e","run_id":"a","run_id":"b","type":"heartbeat","ts":1})").run_id,
             "b");
