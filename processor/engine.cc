@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <deque>
 
 #include "processor/flat_index.h"
 #include "processor/hcs.h"
@@ -79,8 +78,8 @@ class Engine::Impl {
             std::clamp<int64_t>(config.limits.max_seen_event_ids_per_run, 1, INT32_MAX))) {}
 
   ~Impl() {
-    for (Run& run : runs_) {
-      if (run.in_use) ReleaseRunStrings(&run, &strings_);
+    for (uint32_t slot = 0; slot < runs_.size(); ++slot) {
+      if (runs_[slot].in_use) ReleaseRunStrings(&runs_[slot], &strings_);
     }
   }
 
@@ -181,7 +180,7 @@ class Engine::Impl {
   const uint32_t seen_limit_;
 
   Interner strings_;
-  std::deque<Run> runs_;  // slots; deque keeps references stable as runs are added
+  RunSlots runs_;
   std::vector<uint32_t> free_slots_;
   FlatIndex run_index_;
   TimerQueue timers_;
@@ -214,8 +213,7 @@ uint32_t Engine::Impl::AllocSlot() {
     free_slots_.pop_back();
     return slot;
   }
-  runs_.emplace_back();
-  return static_cast<uint32_t>(runs_.size() - 1);
+  return runs_.Add();
 }
 
 void Engine::Impl::InstallRun(uint32_t slot, std::string_view run_id, uint64_t hash) {
@@ -266,7 +264,7 @@ void Engine::Impl::EvictOne() {
   int found = 0;
   for (size_t scanned = 0; scanned < runs_.size() && found < kSamples; ++scanned) {
     evict_cursor_ = (evict_cursor_ + 1) % runs_.size();
-    const Run& r = runs_[evict_cursor_];
+    const Run& r = runs_[static_cast<uint32_t>(evict_cursor_)];
     if (!r.in_use) continue;
     ++found;
     if (best == UINT32_MAX) {

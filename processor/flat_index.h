@@ -11,14 +11,25 @@
 
 namespace handoffd {
 
-// 64-bit hash of a byte string: FNV-1a followed by a murmur3 finalizer. Stable across builds and
-// platforms, because the changelog stores hashes of event ids.
+// 64-bit hash of a byte string, eight bytes at a time (little-endian loads, so the value is
+// the same on every platform: the changelog stores hashes of event ids), with a murmur3
+// finalizer so that the low bits used for buckets depend on every input byte.
 inline uint64_t Hash64(std::string_view s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+  auto load = [](const char* p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i)
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    return v;
+  };
+  uint64_t h = static_cast<uint64_t>(s.size()) * kMul;
+  const char* p = s.data();
+  size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    h = (h ^ load(p, 8)) * kMul;
+    h ^= h >> 29;
   }
+  h = (h ^ load(p, n)) * kMul;
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;

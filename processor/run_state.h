@@ -129,4 +129,26 @@ struct Run {
   StepStat* FindStep(uint32_t step_id);
 };
 
+// Run storage by slot index, in fixed chunks: references stay valid as runs are added, and
+// indexing is a shift and a mask (std::deque would hold two runs per block at this size).
+class RunSlots {
+ public:
+  Run& operator[](uint32_t i) { return chunks_[i >> kChunkBits][i & kChunkMask]; }
+  const Run& operator[](uint32_t i) const { return chunks_[i >> kChunkBits][i & kChunkMask]; }
+  size_t size() const { return size_; }
+  // Appends a default Run and returns its slot.
+  uint32_t Add() {
+    if (size_ == chunks_.size() << kChunkBits) {
+      chunks_.push_back(std::make_unique<Run[]>(size_t{1} << kChunkBits));
+    }
+    return static_cast<uint32_t>(size_++);
+  }
+
+ private:
+  static constexpr uint32_t kChunkBits = 10;
+  static constexpr uint32_t kChunkMask = (1u << kChunkBits) - 1;
+  std::vector<std::unique_ptr<Run[]>> chunks_;
+  size_t size_ = 0;
+};
+
 }  // namespace handoffd
