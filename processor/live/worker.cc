@@ -119,10 +119,13 @@ bool Worker::Start(std::string* error) {
            with({{"group.id", config_.kafka.group_id + ".acks"}, {"client.id", client + "-acks"}}),
            false);
   if (acks_ == nullptr) return false;
-  restorer_ = make(
-      RD_KAFKA_CONSUMER,
-      with({{"group.id", config_.kafka.group_id + ".restore"}, {"client.id", client + "-restore"}}),
-      false);
+  restorer_ = make(RD_KAFKA_CONSUMER,
+                   // Short fetch waits: a restore reads one partition after the other, and a fetch
+                   // long-polling the previous one would delay the next by fetch.wait.max.ms.
+                   with({{"group.id", config_.kafka.group_id + ".restore"},
+                         {"client.id", client + "-restore"},
+                         {"fetch.wait.max.ms", "10"}}),
+                   false);
   if (restorer_ == nullptr) return false;
 
   if (exactly_once_) {

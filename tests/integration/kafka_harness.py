@@ -11,6 +11,7 @@ import argparse
 import atexit
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -74,6 +75,8 @@ def parse_args():
     parser.add_argument("--handoffd", required=True, help="path to the handoffd binary")
     parser.add_argument("--source-dir", required=True, help="repository root")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    parser.add_argument("--guarantee", choices=["at_least_once", "exactly_once"],
+                        help="override the test's processing guarantee")
     return parser.parse_args()
 
 
@@ -254,7 +257,7 @@ class Env:
             "kafka.group_id=handoffd-test",
             "metrics.listen=127.0.0.1:0",
             # A killed member leaves the group after this; the mock's rebalance waits that long.
-            "kafka.properties.session.timeout.ms=6000",
+            "kafka.properties.session.timeout.ms=3000",
             "kafka.properties.heartbeat.interval.ms=500",
         ] + list(extra_sets)
         return Worker(self, name, sets)
@@ -315,6 +318,74 @@ def inputs_by_partition(env, acks_last=True):
         for r in sorted((r for r in c.records if r.topic == topic),
                         key=lambda r: (r.partition, r.offset)):
             out.setdefault(r.partition, []).append(r.value.decode())
+    return out
+
+
+_FAILURE_CODES = ["missing_input", "duplicate_entity", "conflict", "write_failed", "schema_invalid",
+                  "permission_denied", "unsupported", "mystery_error"]
+
+
+def run_script(rng, run_id, fail=None, severity=None):
+    """The events (dicts without ts) of one run outside the catalog, severity P2 or P3 (no P1:
+    its hold timer would fire on the wall clock). fail: None (random), True or False."""
+    sev = severity or rng.choice(["P2", "P3", "P3"])
+    events = [{"type": "run_started", "workflow_id": "synthetic", "severity": sev,
+               "objective": f"synthetic run {run_id}",
+               "owner": {"primary": "agent-ops", "backup": "platform-oncall"}}]
+    steps = rng.randint(1, 3)
+    roll = rng.random() if fail is None else (0.0 if fail else 1.0)
+    failed = False
+    for s in range(steps):
+        step = f"step-{s}"
+        events.append({"type": "step_started", "step": step})
+        events.append({"type": "tool_call", "step": step, "tool": "search", "status": "ok",
+                       "side_effect": "none", "cost_usd": 0.001})
+        if s == steps - 1 and roll < 0.15:
+            events.append({"type": "step_failed", "step": step,
+                           "error": {"code": rng.choice(_FAILURE_CODES), "message": "boom"}})
+            failed = True
+        elif s == steps - 1 and roll < 0.20:
+            events.append({"type": "decision", "step": step, "confidence": 0.4, "action": "ship"})
+            failed = True
+        elif s == steps - 1 and roll < 0.25:
+            events.append({"type": "handoff_requested", "step": step, "reason": "needs a human",
+                           "handoff_type": "evidence_gap"})
+            failed = True
+        else:
+            events.append({"type": "step_succeeded", "step": step})
+    events.append({"type": "run_completed", "outcome": "failure" if failed else "success"})
+    for i, e in enumerate(events):
+        e["event_id"] = f"{run_id}-{i}"
+        e["run_id"] = run_id
+    return events
+
+
+def timed(events, start_ms, gap_ms=1):
+    """(key, json) pairs of event dicts, with event times from start_ms."""
+    out = []
+    for i, e in enumerate(events):
+        e = dict(e)
+        e["ts"] = rfc3339(start_ms + i * gap_ms)
+        out.append((e["run_id"], json.dumps(e)))
+    return out
+
+
+def synthetic_events(n, seed, start_ms, gap_ms=1, prefix="run", concurrency=32):
+    """n events of interleaved runs (about a quarter open a packet) as (key, json) pairs, event
+    times from start_ms in steps of gap_ms. Deterministic for a seed."""
+    rng = random.Random(seed)
+    active, out, run_no, t = [], [], 0, start_ms
+    while len(out) < n:
+        while len(active) < concurrency:
+            run_no += 1
+            active.append(run_script(rng, f"{prefix}-{seed}-{run_no}"))
+        script = active[rng.randrange(len(active))]
+        event = script.pop(0)
+        if not script:
+            active.remove(script)
+        event["ts"] = rfc3339(t)
+        t += gap_ms
+        out.append((event["run_id"], json.dumps(event)))
     return out
 
 
