@@ -38,6 +38,18 @@ class Decoder {
   simdjson::ondemand::parser parser_;
   std::string padded_;  // input copy with SIMDJSON_PADDING, reused
   std::string reason_;  // storage for composed reasons ("missing_field:error.code")
+
+ public:
+  // The last "YYYY-MM-DDTHH" of a UTC timestamp and its epoch ms: consecutive events mostly
+  // share it, so only minutes, seconds and milliseconds need parsing. Internal to decoder.cc.
+  struct HourCache {
+    char prefix[13] = {};
+    int64_t ms = 0;
+    bool valid = false;
+  };
+
+ private:
+  HourCache hour_cache_;
 };
 
 }  // namespace handoffd

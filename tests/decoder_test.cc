@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -166,6 +167,39 @@ TEST_F(DecoderTest, TimestampAsRfc3339WithOffsets) {
   EXPECT_EQ(ts("2026-11-21T02:00:00.250Z"), kTsMs + 250);
   EXPECT_EQ(ts("2026-11-21T03:30:00+01:30"), kTsMs);
   EXPECT_EQ(ts("2026-11-20T21:00:00-05:00"), kTsMs);
+}
+
+TEST_F(DecoderTest, ConsecutiveTimestampsMatchTheRfc3339Parser) {
+  // The decoder caches the hour of the last timestamp; every result must still equal a fresh
+  // parse, including after a cached hour is followed by a bad minute, a leap second or an offset.
+  std::vector<std::string> stamps = {
+      "2026-11-21T02:00:00.000Z",      "2026-11-21T02:59:59.999Z", "2026-11-21T02:07:03Z",
+      "2026-11-21T02:60:00.000Z",      "2026-11-21T02:00:60.000Z", "2026-11-21T02:00:00.5Z",
+      "2026-11-21T02:10:00.000+01:00", "2026-11-21T02:10:00.00xZ", "2026-11-21T02:1a:00.000Z",
+      "2026-11-22T02:10:00.000Z",      "2026-11-21T03:10:00.000Z", "2026-11-21T02:10:00.000z",
+      "2026-11-21t02:11:00.000Z",      "2026-11-21T02:12:00.000Z", "2026-11-21 02:13:00.000Z",
+      "2026-11-21T02:14:00.000Z",      "9999-12-31T23:59:59.999Z", "0000-01-01T00:00:00.000Z"};
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 2000; ++i) {  // random minutes, seconds and ms within two hours
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "2026-11-21T0%d:%02d:%02d.%03dZ", static_cast<int>(2 + x % 2),
+                  static_cast<int>(x / 2 % 60), static_cast<int>(x / 120 % 60),
+                  static_cast<int>(x / 7200 % 1000));
+    stamps.push_back(buf);
+  }
+  for (const std::string& ts : stamps) {
+    int64_t want = 0;
+    bool valid = ParseRfc3339Ms(ts, &want);
+    std::string reason =
+        Reason(R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":")" + ts + R"("})");
+    if (valid) {
+      EXPECT_EQ(reason, "") << ts;
+      EXPECT_EQ(event_.ts_ms, want) << ts;
+    } else {
+      EXPECT_EQ(reason, "bad_timestamp") << ts;
+    }
+  }
 }
 
 TEST_F(DecoderTest, BadTimestamps) {
