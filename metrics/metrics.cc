@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -109,6 +110,12 @@ class StringChildren {
   const std::string label_;
   std::mutex mu_;
   std::map<std::string, T*, std::less<>> children_;
+};
+
+// Lets the workflow table be searched with a string_view (no std::string built per lookup).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
 };
 
 // The children of every workflow-labelled family for one workflow label value.
@@ -278,7 +285,7 @@ struct Metrics::Families {
   }
 
   // The cells of a catalog workflow, else of "_other". No allocation: heterogeneous lookup in a
-  // map that is fixed after construction (so readers need no lock).
+  // table that is fixed after construction (so readers need no lock).
   WorkflowCells& Workflow(std::string_view id) {
     auto it = workflows.find(id);
     return it == workflows.end() ? *other : *it->second;
@@ -315,7 +322,8 @@ struct Metrics::Families {
   StringChildren<Counter> produced_by_topic;
   StringChildren<Counter> failures_by_topic;
 
-  std::map<std::string, std::unique_ptr<WorkflowCells>, std::less<>> workflows;
+  std::unordered_map<std::string, std::unique_ptr<WorkflowCells>, StringHash, std::equal_to<>>
+      workflows;
   std::unique_ptr<WorkflowCells> other;
 
   std::array<Counter*, kEventTypeCount> event_counters{};

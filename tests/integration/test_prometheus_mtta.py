@@ -296,6 +296,10 @@ def main():
         prom.wait_value('sum(handoffd_sla_breaches_total{workflow="refund-review",level="2"})', 1)
         prom.wait_value('sum(handoffd_events_invalid_total{reason="invalid_json"})', 1)
         assert prom.value('handoffd_runs_started_total', workflow="adhoc-agent") is None
+        # Open packets add up over the worker's two partitions: 3 acknowledged P1 packets (open
+        # until they expire), the escalated P2 exception and the acknowledged P2 decision.
+        prom.wait_value('handoffd_open_packets', 3, severity="P1")
+        prom.wait_value('handoffd_open_packets', 2, severity="P2")
         prom.wait_value('handoffd_runs_started_total', 1, workflow="_other")
 
         # Every dashboard expression parses and returns at least one series.
