@@ -9,6 +9,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "metrics/metrics_server.h"
 
@@ -324,6 +326,42 @@ TEST_F(MetricsTest, CommitsRestoresAndProducedRecordsAreCounted) {
   EXPECT_EQ(s.at("handoffd_records_produced_total{topic=\"handoff.page\"}"), 3);
   EXPECT_EQ(s.at("handoffd_records_produced_total{topic=\"handoff.audit\"}"), 5);
   EXPECT_EQ(s.at("handoffd_delivery_failures_total{topic=\"handoff.page\"}"), 1);
+}
+
+TEST_F(MetricsTest, ConcurrentEnginesLoseNoCountWhileChildrenAreCreated) {
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 20000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([this] {
+      auto observer = metrics_.NewPartitionObserver();
+      for (int i = 0; i < kCalls; ++i) {
+        // Every thread races to create the same lazily created children first.
+        observer->OnHandoff("ledger-close", HandoffKind::kException, Severity::kP1,
+                            static_cast<Gate>(i % 8));
+        observer->OnInvalidEvent("reason_" + std::to_string(i % 20));
+        observer->OnActiveRuns(i % 7);
+      }
+      observer->OnActiveRuns(1);
+      metrics_.OnRunStarted("refund-review");
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto s = Scrape();
+  double handoffs = 0;
+  double invalid = 0;
+  for (const auto& [series, value] : s) {
+    if (series.starts_with("handoffd_handoffs_total{")) handoffs += value;
+    if (series.starts_with("handoffd_events_invalid_total{")) invalid += value;
+  }
+  EXPECT_EQ(handoffs, kThreads * kCalls);
+  EXPECT_EQ(invalid, kThreads * kCalls);
+  EXPECT_EQ(s.at("handoffd_handoffs_total{gate=\"escalate\",kind=\"exception\",severity=\"P1\","
+                 "workflow=\"ledger-close\"}"),
+            kThreads * kCalls / 8);
+  EXPECT_EQ(s.at("handoffd_runs_started_total{workflow=\"refund-review\"}"), kThreads);
+  // The observers are gone, and their shares with them.
+  EXPECT_EQ(s.at("handoffd_active_runs"), 0);
 }
 
 TEST_F(MetricsTest, TwoRegistriesAreIndependent) {
