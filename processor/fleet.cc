@@ -60,7 +60,6 @@ constexpr Workflow kWorkflows[] = {
      "Backfill a warehouse table",
      {"plan", "extract", "transform", "validate", "load", "verify", "swap", "cleanup"}},
 };
-constexpr uint32_t kWorkflowCount = sizeof(kWorkflows) / sizeof(kWorkflows[0]);
 
 constexpr std::string_view kTools[] = {"db.query",   "http.get",     "llm.complete",
                                        "s3.read",    "ledger.write", "email.send",
