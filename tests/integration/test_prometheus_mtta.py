@@ -201,6 +201,16 @@ scrape_configs:
         raise AssertionError(f"{expr} {labels}: expected {expected}, got {got}")
 
 
+def check_metrics(worker):
+    """promtool check metrics (naming, units, help) on a scrape of the live worker."""
+    status, text = worker.http("/metrics")
+    assert status == 200, status
+    lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
+                          text=True)
+    assert lint.returncode == 0, f"promtool check metrics:\n{lint.stdout}{lint.stderr}"
+    kh.log(f"promtool check metrics: ok ({len(text.splitlines())} lines)")
+
+
 def dashboard_exprs(path):
     with open(path) as f:
         dash = json.load(f)
@@ -242,13 +252,7 @@ def main():
         worker.wait_ready()
         port = worker.metrics_port()
 
-        # promtool check metrics on a scrape of the live worker.
-        status, text = worker.http("/metrics")
-        assert status == 200, status
-        lint = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True,
-                              text=True)
-        assert lint.returncode == 0, f"promtool check metrics:\n{lint.stdout}{lint.stderr}"
-        kh.log("promtool check metrics: ok")
+        check_metrics(worker)
 
         prom = Prometheus(env.tmp, port, os.path.join(source, "metrics", "rules"))
         prom.wait_ready()
@@ -301,6 +305,8 @@ def main():
         prom.wait_value('handoffd_open_packets', 3, severity="P1")
         prom.wait_value('handoffd_open_packets', 2, severity="P2")
         prom.wait_value('handoffd_runs_started_total', 1, workflow="_other")
+
+        check_metrics(worker)  # again, with the scenario's series
 
         # Every dashboard expression parses and returns at least one series.
         empty = []
