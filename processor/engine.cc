@@ -336,6 +336,7 @@ void Engine::Impl::ApplyEvent(uint32_t slot, const Event& ev, const SourceRef& s
   const int64_t ts = ev.ts_ms;
   if (run.max_ts == kNoTime || ts > run.max_ts) run.max_ts = ts;
   if (run.quiet_since == kNoTime || ts > run.quiet_since) run.quiet_since = ts;
+  run.stall_reported = false;
   if (!run.started_seen && (run.start_ts == kNoTime || ts < run.start_ts)) run.start_ts = ts;
 
   // Fields any event may carry: later (arrival order) replaces earlier; owner and blast radius
@@ -1009,7 +1010,7 @@ void Engine::Impl::PushPacketTimers(uint32_t slot, const Packet& p) {
 
 void Engine::Impl::ArmStall(uint32_t slot) {
   Run& run = runs_[slot];
-  if (run.stall_armed || run.completed || run.open_packets != 0) return;
+  if (run.stall_armed || run.stall_reported || run.completed || run.open_packets != 0) return;
   run.stall_armed = true;
   PushTimer(slot, 0, TimerKind::kStall, SatAdd(run.quiet_since, StallTimeoutMs(run)));
 }
@@ -1088,6 +1089,7 @@ void Engine::Impl::FireStall(uint32_t slot, const Timer& t, OutputSink* sink) {
     return;
   }
   Touch(slot);
+  run.stall_reported = true;
   summary_.assign("no event for ");
   AppendInt(&summary_, timeout / kMsPerSecond);
   summary_.append(" s");

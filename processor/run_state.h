@@ -124,7 +124,10 @@ struct Run {
   bool budget_fired = false;
   bool dirty = false;        // queued for the changelog
   bool stall_armed = false;  // a stall timer entry is in the queue
-  bool logged = false;       // written to the changelog at least once (needs a tombstone)
+  // A stalled incident was opened and no event came since: one report per quiet period, so a
+  // dead run does not page again every time its stalled packet closes.
+  bool stall_reported = false;
+  bool logged = false;  // written to the changelog at least once (needs a tombstone)
 
   StepStat* FindStep(uint32_t step_id);
 };

@@ -138,6 +138,7 @@ enum RunFlags : uint8_t {
   kBudgetFired = 4,
   kHasSeverity = 8,
   kHasExtras = 16,
+  kStallReported = 32,
 };
 
 enum PacketFlags : uint8_t {
@@ -211,10 +212,10 @@ void EncodeRun(const Run& run, const Interner& strings, std::string* out) {
   Writer w(out);
   w.U8(kRunStateVersion);
   w.Varint(run.seq);
-  w.U8(static_cast<uint8_t>((run.started_seen ? kStartedSeen : 0) |
-                            (run.completed ? kCompleted : 0) |
-                            (run.budget_fired ? kBudgetFired : 0) |
-                            (run.severity ? kHasSeverity : 0) | (run.extras ? kHasExtras : 0)));
+  w.U8(static_cast<uint8_t>(
+      (run.started_seen ? kStartedSeen : 0) | (run.completed ? kCompleted : 0) |
+      (run.budget_fired ? kBudgetFired : 0) | (run.severity ? kHasSeverity : 0) |
+      (run.extras ? kHasExtras : 0) | (run.stall_reported ? kStallReported : 0)));
   w.U8(run.severity ? static_cast<uint8_t>(*run.severity) : 0);
   w.Signed(run.start_ts);
   w.Signed(run.max_ts);
@@ -257,6 +258,7 @@ bool DecodeRun(std::string_view bytes, Interner* strings, Run* run) {
   run->started_seen = (flags & kStartedSeen) != 0;
   run->completed = (flags & kCompleted) != 0;
   run->budget_fired = (flags & kBudgetFired) != 0;
+  run->stall_reported = (flags & kStallReported) != 0;
   if ((flags & kHasSeverity) != 0) run->severity = static_cast<Severity>(sev);
   run->start_ts = r.Signed();
   run->max_ts = r.Signed();

@@ -603,6 +603,19 @@ TEST_F(EngineTest, StallClockRestartsWhenTheLastIncidentCloses) {
   EXPECT_EQ(Json(Packets()[1].value).Get("/failure_class"), "stalled");
 }
 
+TEST_F(EngineTest, StalledIsReportedOncePerQuietPeriod) {
+  StartRun("r");
+  Advance(At(601));
+  ASSERT_EQ(Packets().size(), 1u);
+  Send(Resolved("r", At(700)));
+  Advance(At(100000));  // still silent: no second stalled packet
+  EXPECT_EQ(Packets().size(), 1u);
+  Send(E(EventType::kHeartbeat, "hb", "r", At(100001)));
+  Advance(At(100601));
+  ASSERT_EQ(Packets().size(), 2u);
+  EXPECT_EQ(Json(Packets()[1].value).Get("/packet_id"), "r#2");
+}
+
 TEST_F(EngineTest, WorkflowStallTimeoutOverridesTheDefault) {
   config_.workflows["refund-review"].stall_timeout_s = 300;
   StartRun("r", "refund-review");
