@@ -2,8 +2,9 @@
 // acknowledgements (3) and audit records (7), with the fine points of section 11.
 //
 // Hot path (every event): one run lookup in a FlatIndex, one scan of the run's seen-id window,
-// interned-string updates that compare before they hash, and a few integer checks. Nothing
-// allocates per event once a run exists, except for rare data (attrs, packets, step counters).
+// interned-string updates that compare before they hash, and a few integer checks. A known run
+// allocates only when its seen-id window doubles (4, 8, ... up to the limit) and for rare data
+// (attrs, packets, step counters).
 // Timers live in one min-heap with lazy invalidation: a run has at most one stall entry, which
 // is re-pushed when its real deadline has moved on.
 #include "processor/engine.h"
