@@ -1,5 +1,12 @@
 #include "processor/live/embedded_broker.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+
 #include "processor/log.h"
 
 namespace handoffd {
@@ -32,13 +39,29 @@ bool EmbeddedBroker::Start(const std::vector<std::string>& topics, int32_t parti
     *error = "rd_kafka_mock_cluster_new failed";
     return false;
   }
+  // librdkafka 2.0.2's mock can lose the wake-up of a request sent before its thread is in its
+  // poll loop, and rd_kafka_mock_topic_create then waits forever: give the thread time to start.
+  // If it hangs anyway, fail loudly rather than leave a broker that never answers.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto created = std::make_shared<std::atomic<bool>>(false);
+  std::thread([created] {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (!created->load() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (created->load()) return;
+    Log(LogLevel::kError, "embedded broker hung creating topics (librdkafka mock)");
+    _exit(1);
+  }).detach();
   for (const std::string& topic : topics) {
     rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, 1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       *error = "cannot create topic " + topic + ": " + rd_kafka_err2str(err);
+      created->store(true);
       return false;
     }
   }
+  created->store(true);
   bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
   Log(LogLevel::kInfo, "embedded broker started",
       {{"bootstrap", bootstrap_},

@@ -135,7 +135,8 @@ int RunCommand(const std::vector<std::string>& args) {
 
 int BrokerCommand(const std::vector<std::string>& args) {
   return Guarded("broker", [&] {
-    CliArgs cli = ParseCliArgs(args, {"--partitions", "--bootstrap-file", "--config"});
+    CliArgs cli =
+        ParseCliArgs(args, {"--partitions", "--bootstrap-file", "--config", "--extra-topics"});
     Config config = DefaultConfig();
     if (cli.Get("--config") && !LoadConfigLogged(cli, &config)) return 2;
     int32_t partitions = config.kafka.partitions;
@@ -143,9 +144,20 @@ int BrokerCommand(const std::vector<std::string>& args) {
       partitions = std::atoi(p->c_str());
       if (partitions <= 0) throw CliError("--partitions must be a positive integer");
     }
+    std::vector<std::string> topics = AllTopics(config.topics);
+    // Extra topics (comma-separated), e.g. one state changelog per benchmark run.
+    if (auto extra = cli.Get("--extra-topics")) {
+      size_t start = 0;
+      while (start <= extra->size()) {
+        size_t comma = extra->find(',', start);
+        if (comma == std::string::npos) comma = extra->size();
+        if (comma > start) topics.push_back(extra->substr(start, comma - start));
+        start = comma + 1;
+      }
+    }
     EmbeddedBroker broker;
     std::string error;
-    if (!broker.Start(AllTopics(config.topics), partitions, &error)) {
+    if (!broker.Start(topics, partitions, &error)) {
       Log(LogLevel::kError, "embedded broker failed", {{"error", error}});
       return 1;
     }
@@ -202,7 +214,7 @@ int GenerateCommand(const std::vector<std::string>& args) {
     std::string error;
     rd_kafka_conf_t* conf = MakeKafkaConf(
         config, config.kafka.bootstrap_servers,
-        {{"enable.idempotence", "true"}, {"linger.ms", "20"}, {"client.id", "handoffd-generate"}},
+        {{"enable.idempotence", "true"}, {"linger.ms", "5"}, {"client.id", "handoffd-generate"}},
         &error);
     if (conf == nullptr) {
       Log(LogLevel::kError, "bad kafka properties", {{"error", error}});
