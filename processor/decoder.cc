@@ -846,6 +846,7 @@ Decoder::Decoder(int64_t max_event_bytes) : max_event_bytes_(max_event_bytes) {
 }
 
 std::string_view Decoder::Decode(std::string_view bytes, Event* out) {
+  envelope_valid_ = false;
   if (static_cast<int64_t>(bytes.size()) > max_event_bytes_) return kOversized;
   size_t needed = bytes.size() + simdjson::SIMDJSON_PADDING;
   if (padded_.size() < needed) padded_.resize(needed);
@@ -854,6 +855,7 @@ std::string_view Decoder::Decode(std::string_view bytes, Event* out) {
 }
 
 std::string_view Decoder::DecodePadded(std::string_view bytes, size_t allocated, Event* out) {
+  envelope_valid_ = false;
   if (static_cast<int64_t>(bytes.size()) > max_event_bytes_) return kOversized;
   od::document doc;
   if (parser_.iterate(bytes.data(), bytes.size(), allocated).get(doc)) return kInvalidJson;
@@ -916,7 +918,9 @@ std::string_view Decoder::DecodePadded(std::string_view bytes, size_t allocated,
 
   *out = Event{};
   Validator v(fields, out, &reason_, &hour_cache_);
-  if (v.Envelope() && v.TypeFields() && v.CommonFields()) return {};
+  if (!v.Envelope()) return v.failure();
+  if (v.TypeFields() && v.CommonFields()) return {};
+  envelope_valid_ = true;
   return v.failure();
 }
 

@@ -33,11 +33,17 @@ class Decoder {
   // bytes.data(). Views in *out point into `bytes` or the Decoder, valid as for Decode.
   std::string_view DecodePadded(std::string_view bytes, size_t allocated, Event* out);
 
+  // After a failed Decode: true when the envelope (event_id, run_id, type, ts) was valid and the
+  // failure is in the type's own fields; out->run_id, out->type and out->ts_ms are then set, so
+  // the caller can still move the watermark (contract section 11). False after a success.
+  bool envelope_valid() const { return envelope_valid_; }
+
  private:
   int64_t max_event_bytes_;
   simdjson::ondemand::parser parser_;
   std::string padded_;  // input copy with SIMDJSON_PADDING, reused
   std::string reason_;  // storage for composed reasons ("missing_field:error.code")
+  bool envelope_valid_ = false;
 
  public:
   // The last "YYYY-MM-DDTHH" of a UTC timestamp and its epoch ms: consecutive events mostly

@@ -85,6 +85,10 @@ class Engine::Impl {
   }
 
   void Process(const Event& ev, const SourceRef& source, OutputSink* sink);
+  void ProcessDeadLettered(int64_t ts_ms, OutputSink* sink) {
+    MoveWatermark(ts_ms);
+    FireDue(sink);
+  }
   void AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
     if (watermark_ms > watermark_) watermark_ = watermark_ms;
     FireDue(sink);
@@ -1211,6 +1215,9 @@ Engine::~Engine() = default;
 
 void Engine::Process(const Event& event, const SourceRef& source, OutputSink* sink) {
   impl_->Process(event, source, sink);
+}
+void Engine::ProcessDeadLettered(int64_t ts_ms, OutputSink* sink) {
+  impl_->ProcessDeadLettered(ts_ms, sink);
 }
 void Engine::AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
   impl_->AdvanceWatermark(watermark_ms, sink);

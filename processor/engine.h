@@ -44,6 +44,11 @@ class Engine {
   // REQUIRES: `event` came from a successful Decoder::Decode.
   void Process(const Event& event, const SourceRef& source, OutputSink* sink);
 
+  // For a record dead-lettered after its envelope (event_id, run_id, type, ts) was valid: moves
+  // the watermark by `ts_ms` and fires the timers now due, as Process would, and changes nothing
+  // else (contract section 11: every record with a valid envelope moves the watermark).
+  void ProcessDeadLettered(int64_t ts_ms, OutputSink* sink);
+
   // Moves the watermark to max(current, watermark_ms) and fires every timer due
   // (replay --advance-to; live mode wall-clock following on a caught-up partition).
   void AdvanceWatermark(int64_t watermark_ms, OutputSink* sink);

@@ -18,6 +18,9 @@ bool Pipeline::Handle(std::string_view key, std::string_view bytes, const Source
     engine_.Process(event_, source, sink);
     return true;
   }
+  // Contract section 11: a record with a valid envelope moves the watermark (and fires the timers
+  // due) before it is applied, here dead-lettered.
+  if (decoder_.envelope_valid()) engine_.ProcessDeadLettered(event_.ts_ms, sink);
   source_text_.clear();
   source_text_.append(source.topic);
   source_text_.push_back('/');

@@ -350,8 +350,7 @@ TEST(ContractTest, LateHeldP1WhoseHoldAndDeadlinesHavePassedPagesAndEscalatesRig
   EXPECT_EQ(Get(packets[3], "/value/escalation_target"), "captain-p1");
 }
 
-// Disabled until the pipeline moves the watermark for dead-lettered records (fix pending).
-TEST(ContractTest, DISABLED_DeadLetteredRecordWithAValidEnvelopeStillMovesTheWatermark) {
+TEST(ContractTest, DeadLetteredRecordWithAValidEnvelopeStillMovesTheWatermark) {
   // Section 11: "every record with a valid envelope moves it". This decision has a valid
   // event_id, run_id, type and ts; only its confidence is wrong, so it is dead-lettered and
   // still moves the watermark to 998 s, past the L2 deadline (900 s).
@@ -362,12 +361,23 @@ TEST(ContractTest, DISABLED_DeadLetteredRecordWithAValidEnvelopeStillMovesTheWat
                                    });
   ASSERT_EQ(out.Dlq().size(), 1u);
   EXPECT_EQ(Get(out.Dlq()[0], "/error"), "wrong_type:confidence");
+  // The escalation comes before the dead-lettered record.
+  ASSERT_EQ(out.lines.size(), 5u);
+  EXPECT_EQ(Get(out.lines[4], "/topic"), "agent.events.dlq");
   EXPECT_EQ(out.Of("a"), (Lines{
                              "owner-queue a#1 rev1 notify L1 @0",
                              "audit a#1 rev1 emitted @0",
                              "escalations a#1 rev2 escalate L2 @900",
                              "audit a#1 rev2 escalated @900",
                          }));
+  // Without a valid envelope (no event_id) the record's ts does not count.
+  Output invalid =
+      RunReplay(kBilling, {
+                              Started("a0", "a", 0, "billing"),
+                              Failed("a1", "a", 0, "post", "write_failed"),
+                              R"({"run_id":"x","type":"heartbeat","ts":")" + At(1000) + R"("})",
+                          });
+  EXPECT_EQ(invalid.Packets("a").size(), 1u) << invalid.text;
 }
 
 // ---------------------------------------------------------------------------------------------
