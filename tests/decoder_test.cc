@@ -430,6 +430,21 @@ TEST_F(DecoderTest, ViewsOutliveTheInputBufferUntilTheNextDecode) {
   EXPECT_EQ(event_.run_id, "r1");
 }
 
+TEST_F(DecoderTest, EnvelopeValidOnlyWhenTheFailureIsInTheTypesFields) {
+  // A dead-lettered event with a good envelope still moves the watermark (contract section 11).
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":"high")")), "wrong_type:confidence");
+  EXPECT_TRUE(decoder_.envelope_valid());
+  EXPECT_EQ(event_.run_id, "r1");
+  EXPECT_EQ(event_.ts_ms, kTsMs);
+  EXPECT_EQ(Reason(R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":"x"})"),
+            "bad_timestamp");
+  EXPECT_FALSE(decoder_.envelope_valid());
+  EXPECT_EQ(Reason("[1]"), "not_object");
+  EXPECT_FALSE(decoder_.envelope_valid());
+  Ok(Ev("heartbeat"));
+  EXPECT_FALSE(decoder_.envelope_valid());
+}
+
 TEST_F(DecoderTest, ReusedDecoderDoesNotLeakFieldsBetweenEvents) {
   Ok(Ev("step_failed", R"("step":"p","error":{"code":"x"},"retryable":true,"attrs":{})"));
   const Event& e = Ok(Ev("heartbeat"));
