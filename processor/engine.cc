@@ -598,7 +598,10 @@ void Engine::Impl::ApplyAck(const Event& ev, OutputSink* sink) {
   auto& packets = run.extras->packets;
   for (size_t i = 0; i < packets.size();) {
     Packet& p = packets[i];
-    if (number != 0 && p.number != number) {
+    // A run-wide ack (no packet_id) covers the packets it can have seen: those detected at or
+    // before its ts. Without this, an ack stamped before a later incident would silence that
+    // incident's escalations and record an MTTA of 0.
+    if ((number != 0 && p.number != number) || (number == 0 && p.detected_at > ts)) {
       ++i;
       continue;
     }

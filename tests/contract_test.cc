@@ -455,6 +455,31 @@ TEST(ContractTest, AckWithoutPacketIdAppliesToEveryOpenPacketOfItsRunOnly) {
   }
 }
 
+// Reading chosen where the contract is silent: a run-wide ack cannot acknowledge an incident
+// detected after its ts (it would silence that incident with an MTTA of 0).
+TEST(ContractTest, RunWideAckStampedBeforeAPacketWasDetectedLeavesThatPacketEscalating) {
+  RecordingObserver observer;
+  Output out =
+      RunReplay(kBilling,
+                {
+                    Started("a0", "a", 0, "billing"), Failed("a1", "a", 0, "s1", "write_failed"),
+                    Failed("a2", "a", 30, "s2", "forbidden"),
+                    Ack("a", 20),  // arrives after a#2 but was stamped before it
+                },
+                1000, &observer);
+  EXPECT_EQ(out.Of("a"), (Lines{
+                             "owner-queue a#1 rev1 notify L1 @0",
+                             "audit a#1 rev1 emitted @0",
+                             "owner-queue a#2 rev1 notify L1 @30",
+                             "audit a#2 rev1 emitted @30",
+                             "audit a#1 rev1 acknowledged @20",
+                             "escalations a#2 rev2 escalate L2 @930",
+                             "audit a#2 rev2 escalated @930",
+                         }));
+  ASSERT_EQ(observer.acks.size(), 1u);
+  EXPECT_DOUBLE_EQ(observer.acks[0].second, 20.0);
+}
+
 TEST(ContractTest, AckOfOnePacketIdLeavesTheOtherPacketsOfTheRunEscalating) {
   Output out = RunReplay(kBilling,
                          {
