@@ -1,8 +1,10 @@
 #include "processor/live/worker.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "metrics/metrics.h"
+#include "processor/live/embedded_broker.h"
 #include "processor/live/kafka_conf.h"
 #include "processor/log.h"
 
@@ -60,6 +62,7 @@ Worker::Worker(const Config& config, std::string bootstrap, std::string instance
 Worker::~Worker() {
   partitions_.clear();
   sink_.reset();
+  for (rd_kafka_topic_t* rkt : producer_topics_) rd_kafka_topic_destroy(rkt);
   for (rd_kafka_t* rk : {consumer_, acks_, restorer_, producer_}) {
     if (rk != nullptr) rd_kafka_destroy(rk);
   }
@@ -68,11 +71,17 @@ Worker::~Worker() {
 bool Worker::Start(std::string* error) {
   char errstr[512];
   const std::string client = "handoffd-" + instance_;
-  const std::map<std::string, std::string> consumer_common = {
+  std::map<std::string, std::string> consumer_common = {
       {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
   };
+  // The embedded broker answers a fetch only when fetch.wait.max.ms expires, even when data
+  // arrives earlier (a real broker answers at once), so librdkafka's 500 ms default would be
+  // the event-to-packet latency floor. A user-set value in kafka.properties wins.
+  if (config_.kafka.properties.count("fetch.wait.max.ms") == 0) {
+    consumer_common["fetch.wait.max.ms"] = "20";
+  }
 
   auto with = [&](std::map<std::string, std::string> extra) {
     for (const auto& kv : consumer_common) extra.insert(kv);
@@ -106,6 +115,18 @@ bool Worker::Start(std::string* error) {
   if (producer_ == nullptr) return false;
   sink_ = std::make_unique<KafkaOutputSink>(producer_, config_,
                                             "handoffd/" + config_.kafka.group_id, metrics_);
+  // Learn every output topic's leaders now: the first record to a topic the producer has no
+  // metadata for waits for a refresh (about a second), which would stall the first commit.
+  for (const std::string& topic : AllTopics(config_.topics)) {
+    if (topic == config_.topics.events || topic == config_.topics.acks) continue;
+    producer_topics_.push_back(rd_kafka_topic_new(producer_, topic.c_str(), nullptr));
+  }
+  {
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(producer_, 1, nullptr, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+    }
+  }
 
   consumer_ = make(RD_KAFKA_CONSUMER,
                    with({{"group.id", config_.kafka.group_id},
@@ -446,6 +467,8 @@ bool Worker::Commit(bool force) {
 
   if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return fail("flush");
   if (sink_->TakeFailures() > 0) return fail("delivery");
+  const double outputs_s = SecondsSince(t0);
+  int64_t changelog_records = 0;
 
   rd_kafka_topic_partition_list_t* offsets =
       rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
@@ -458,6 +481,7 @@ bool Worker::Commit(bool force) {
     StateWriter writer(sink_.get(), p);
     Engine& engine = part->pipeline->engine();
     engine.DrainChanges(&writer);
+    changelog_records += writer.count() + 1;
     ChangelogMeta meta;
     meta.next_events_offset = part->next_events >= 0 ? part->next_events : 0;
     meta.next_acks_offset = part->next_acks >= 0 ? part->next_acks : 0;
@@ -484,6 +508,14 @@ bool Worker::Commit(bool force) {
     }
   }
   rd_kafka_topic_partition_list_destroy(offsets);
+  last_commit_cost_ = Clock::now() - t0;
+  if (LogEnabled(LogLevel::kDebug)) {
+    Log(LogLevel::kDebug, "committed",
+        {{"outputs_flush_ms", std::to_string(static_cast<int64_t>(outputs_s * 1000))},
+         {"changelog_records", std::to_string(changelog_records)},
+         {"total_ms", std::to_string(static_cast<int64_t>(SecondsSince(t0) * 1000))}});
+  }
+  last_commit_ = Clock::now();
   if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(t0), ok);
   return ok;
 }
@@ -599,7 +631,12 @@ int Worker::Run(const std::atomic<bool>& stop) {
     idle = handled == 0;
     rd_kafka_poll(producer_, 0);  // delivery reports
     auto now = Clock::now();
-    if (now - last_commit_ >= commit_interval) Commit(false);
+    // Under a backlog a commit (two flushes) can take longer than the interval; spacing commits
+    // at least 2x their duration keeps them under a third of the time, at the cost of larger
+    // batches (and, for exactly_once, later visibility) only while they are slow.
+    if (now - last_commit_ >= std::max<Clock::duration>(commit_interval, 2 * last_commit_cost_)) {
+      Commit(false);
+    }
     if (now - last_tick >= kWallClockTick) {
       last_tick = now;
       FollowWallClock();

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 #include "processor/live/changelog.h"
@@ -99,12 +100,14 @@ class Worker {
   rd_kafka_t* restorer_ = nullptr;  // assign-only: reads the changelog on assignment
   rd_kafka_t* producer_ = nullptr;  // idempotent (at_least_once) or transactional
   std::unique_ptr<KafkaOutputSink> sink_;
+  std::vector<rd_kafka_topic_t*> producer_topics_;  // kept so their metadata stays cached
 
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
   std::atomic<bool> ready_{false};
   bool fatal_ = false;
   bool txn_open_ = false;
-  std::chrono::steady_clock::time_point last_commit_;
+  std::chrono::steady_clock::time_point last_commit_;  // end of the last commit
+  std::chrono::steady_clock::duration last_commit_cost_{};
 };
 
 }  // namespace handoffd
