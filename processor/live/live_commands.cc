@@ -227,6 +227,16 @@ int GenerateCommand(const std::vector<std::string>& args) {
       Log(LogLevel::kError, "cannot create producer", {{"error", errstr}});
       return 1;
     }
+    // Fetch the topics' metadata before the first record: otherwise the first records wait for
+    // a refresh (about a second), which would show up as latency of wall-clock-stamped events.
+    rd_kafka_topic_t* events_topic =
+        rd_kafka_topic_new(producer, config.topics.events.c_str(), nullptr);
+    rd_kafka_topic_t* acks_topic =
+        rd_kafka_topic_new(producer, config.topics.acks.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(producer, 1, nullptr, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(md);
+    }
     std::vector<std::string> workflows;
     for (const auto& [id, wf] : config.workflows) workflows.push_back(id);
     SyntheticFleet fleet(workflows, seed);
@@ -269,6 +279,8 @@ int GenerateCommand(const std::vector<std::string>& args) {
       rd_kafka_poll(producer, 0);
     }
     rd_kafka_flush(producer, 30000);
+    rd_kafka_topic_destroy(events_topic);
+    rd_kafka_topic_destroy(acks_topic);
     rd_kafka_destroy(producer);
     double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     Log(LogLevel::kInfo, "generate done",
