@@ -1,0 +1,55 @@
+// librdkafka configuration from handoffd's Config: pass-through of kafka.properties and the rule
+// that secrets never reach a log line.
+#include <gtest/gtest.h>
+
+#include "processor/live/kafka_conf.h"
+
+namespace handoffd {
+namespace {
+
+std::string Get(rd_kafka_conf_t* conf, const char* key) {
+  char buf[512];
+  size_t size = sizeof buf;
+  if (rd_kafka_conf_get(conf, key, buf, &size) != RD_KAFKA_CONF_OK) return "<unset>";
+  return buf;
+}
+
+TEST(LiveKafkaConf, SecretPropertyNamesAreRecognised) {
+  for (const char* name : {"sasl.password", "ssl.key.password", "ssl.key.pem", "SASL.JAAS.CONFIG",
+                           "sasl.oauthbearer.client.secret", "sasl.oauthbearer.token.endpoint.url",
+                           "ssl.keystore.location"}) {
+    EXPECT_TRUE(IsSecretProperty(name)) << name;
+  }
+  for (const char* name :
+       {"security.protocol", "sasl.mechanisms", "sasl.username", "ssl.ca.location", "linger.ms"}) {
+    EXPECT_FALSE(IsSecretProperty(name)) << name;
+  }
+}
+
+TEST(LiveKafkaConf, UserPropertiesPassThroughAndHandoffdSettingsWin) {
+  Config config = DefaultConfig();
+  config.kafka.properties["security.protocol"] = "SASL_SSL";
+  config.kafka.properties["sasl.username"] = "svc";
+  config.kafka.properties["enable.idempotence"] = "false";
+  std::string error;
+  rd_kafka_conf_t* conf =
+      MakeKafkaConf(config, "b1:9092,b2:9092", {{"enable.idempotence", "true"}}, &error);
+  ASSERT_NE(conf, nullptr) << error;
+  EXPECT_EQ(Get(conf, "bootstrap.servers"), "b1:9092,b2:9092");
+  EXPECT_EQ(Get(conf, "security.protocol"), "sasl_ssl");
+  EXPECT_EQ(Get(conf, "sasl.username"), "svc");
+  EXPECT_EQ(Get(conf, "enable.idempotence"), "true");
+  rd_kafka_conf_destroy(conf);
+}
+
+TEST(LiveKafkaConf, RejectedPropertyIsNamedButItsValueIsNot) {
+  Config config = DefaultConfig();
+  config.kafka.properties["no.such.property"] = "hunter2";
+  std::string error;
+  EXPECT_EQ(MakeKafkaConf(config, "b:9092", {}, &error), nullptr);
+  EXPECT_NE(error.find("no.such.property"), std::string::npos) << error;
+  EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace handoffd
