@@ -19,7 +19,10 @@ namespace handoffd {
 
 class Decoder {
  public:
-  explicit Decoder(int64_t max_event_bytes);
+  // `fast_path` false decodes every record with simdjson ondemand alone: the reference the
+  // fast path (a strict scanner for the common shape, see decoder.cc) is tested against.
+  // Results are the same either way.
+  explicit Decoder(int64_t max_event_bytes, bool fast_path = true);
 
   // Decodes `bytes`. On success returns an empty string_view and fills *out; the views in *out
   // stay valid until the next Decode call or until `bytes` is freed, whichever comes first.
@@ -40,6 +43,7 @@ class Decoder {
 
  private:
   int64_t max_event_bytes_;
+  bool fast_path_;
   simdjson::ondemand::parser parser_;
   std::string padded_;  // input copy with SIMDJSON_PADDING, reused
   std::string reason_;  // storage for composed reasons ("missing_field:error.code")

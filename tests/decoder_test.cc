@@ -4,10 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cinttypes>
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
+
+#include "processor/fleet.h"
 
 namespace handoffd {
 namespace {
@@ -475,6 +479,204 @@ TEST_F(DecoderTest, EveryTruncationOfAValidEventIsRejectedCleanly) {
   for (size_t n = 0; n < json.size(); ++n) {
     std::string reason = Reason(std::string_view(json.data(), n));
     EXPECT_TRUE(reason == "invalid_json" || reason == "not_object") << n << ": " << reason;
+  }
+}
+
+// Everything a decode produced, as text: the reason, envelope_valid and every Event field
+// (doubles in hex, exact), so that two decoders can be compared with one EXPECT_EQ.
+std::string Outcome(Decoder* decoder, std::string_view json) {
+  Event e;
+  std::string out(decoder->Decode(json, &e));
+  out += decoder->envelope_valid() ? " envelope" : " -";
+  if (!out.starts_with(" ") && !decoder->envelope_valid()) return out;
+  auto add = [&out](const char* name, auto&& value) {
+    out += ' ';
+    out += name;
+    out += '=';
+    using T = std::decay_t<decltype(value)>;
+    if constexpr (std::is_same_v<T, std::string_view>) {
+      out += '[';
+      out += value;
+      out += ']';
+    } else if constexpr (std::is_same_v<T, double>) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%a", value);
+      out += buf;
+    } else {
+      out += std::to_string(static_cast<int64_t>(value));
+    }
+  };
+  auto opt = [&](const char* name, const auto& value) {
+    if (value) {
+      add(name, *value);
+    } else {
+      out += ' ';
+      out += name;
+      out += "=absent";
+    }
+  };
+  add("type", e.type);
+  add("type_name", e.type_name);
+  add("event_id", e.event_id);
+  add("run_id", e.run_id);
+  add("ts", e.ts_ms);
+  opt("workflow_id", e.workflow_id);
+  opt("step", e.step);
+  opt("objective", e.objective);
+  opt("recommended_action", e.recommended_action);
+  opt("rollback_command", e.rollback_command);
+  opt("owner_primary", e.owner_primary);
+  opt("owner_backup", e.owner_backup);
+  opt("users", e.blast_radius_users);
+  opt("jobs", e.blast_radius_jobs);
+  opt("attrs", e.attrs_json);
+  opt("cost_usd", e.cost_usd);
+  opt("severity", e.severity);
+  add("error_code", e.error_code);
+  opt("error_message", e.error_message);
+  add("retryable", e.retryable);
+  add("tool", e.tool);
+  opt("tool_status", e.tool_status);
+  opt("side_effect", e.side_effect);
+  opt("tokens", e.tokens);
+  opt("duration_ms", e.duration_ms);
+  add("confidence", e.confidence);
+  opt("action", e.action);
+  opt("risk", e.risk);
+  opt("amount", e.amount);
+  add("reason", e.reason);
+  opt("handoff_type", e.handoff_type);
+  opt("options", e.options_json);
+  opt("evidence", e.evidence_json);
+  opt("owner_role", e.owner_role);
+  opt("next_action", e.next_action_after_decision);
+  add("outcome", e.outcome);
+  opt("packet_id", e.packet_id);
+  opt("by", e.by);
+  return out;
+}
+
+TEST_F(DecoderTest, FastPathFleetEventsDecodeAsWithSimdjsonAlone) {
+  FleetOptions options;
+  options.seed = 11;
+  options.failure_rate = 0.5;  // every kind of failure event, often
+  options.invalid_rate = 0.02;
+  Fleet fleet(options);
+  Decoder fast(1 << 20);
+  Decoder reference(1 << 20, /*fast_path=*/false);
+  std::string line;
+  int valid = 0;
+  for (int i = 0; i < 50000; ++i) {
+    line.clear();
+    fleet.Next(&line);
+    std::string expected = Outcome(&reference, line);
+    ASSERT_EQ(Outcome(&fast, line), expected) << line;
+    valid += expected.starts_with(" ");
+  }
+  EXPECT_GT(valid, 45000);  // the comparison covered real events, not only rejections
+}
+
+// Single-byte edits of events of every shape: whatever the fast path accepts must be what
+// simdjson accepts, with the same values; the rest must reach simdjson's verdict.
+TEST_F(DecoderTest, FastPathEditedEventsDecodeAsWithSimdjsonAlone) {
+  const std::vector<std::string> samples = {
+      Ev("run_started",
+         R"("workflow_id":"w","objective":"o","severity":"P2","owner":{"primary":"a","backup":null},)"
+         R"("attrs":{"k":[1,2.5,{"x":false}],"e":{}},"blast_radius":{"users":10,"jobs":0})"),
+      Ev("step_failed", R"("step":"s","error":{"code":"c","message":"m"},"retryable":true)"),
+      Ev("tool_call",
+         R"("tool":"t","status":"error","side_effect":"external","cost_usd":0.0125,"tokens":1234,)"
+         R"("duration_ms":0)"),
+      Ev("decision", R"("confidence":0.61,"action":"a","risk":"external","amount":1999.99)"),
+      Ev("handoff_requested",
+         R"("reason":"r","handoff_type":"evidence_gap","options":[{"label":"a"},[]],)"
+         R"("evidence":{"e":"p"},"owner_role":"o","next_action_after_decision":"n")"),
+      R"({"run_id":"r1","type":"handoff_acknowledged","ts":1795226400000,"packet_id":"r1#1","by":"x"})",
+      " { \"event_id\" : \"e\" ,\t\"run_id\":\"r\",\r\n\"type\":\"heartbeat\",\"ts\":0 , \"a\":[ ] "
+      "} ",
+  };
+  const std::string edits = std::string("\"\\{}[],: 0159-.eEtfnul\x01\x7f\x80\xc3", 26);
+  Decoder fast(1 << 20);
+  Decoder reference(1 << 20, /*fast_path=*/false);
+  int cases = 0;
+  for (const std::string& sample : samples) {
+    ASSERT_TRUE(Outcome(&reference, sample).starts_with(" ")) << sample;
+    std::vector<std::string> variants;
+    for (size_t i = 0; i <= sample.size(); ++i) {
+      variants.push_back(sample.substr(0, i));
+      if (i == sample.size()) break;
+      variants.push_back(sample.substr(0, i) + sample.substr(i + 1));
+      for (char c : edits) {
+        std::string replaced = sample;
+        replaced[i] = c;
+        variants.push_back(replaced);
+        variants.push_back(sample.substr(0, i) + c + sample.substr(i));
+      }
+    }
+    // And pairs of random edits, which reach states one edit cannot (a key closed early and
+    // reopened elsewhere, a number split in two).
+    std::mt19937 random(7);
+    for (int n = 0; n < 2000; ++n) {
+      std::string v = sample;
+      for (int k = 0; k < 2; ++k) {
+        size_t at = random() % v.size();
+        char c = edits[random() % edits.size()];
+        if (random() % 2 == 0) {
+          v[at] = c;
+        } else {
+          v.insert(v.begin() + static_cast<std::ptrdiff_t>(at), c);
+        }
+      }
+      variants.push_back(v);
+    }
+    for (const std::string& v : variants) {
+      ASSERT_EQ(Outcome(&fast, v), Outcome(&reference, v)) << v;
+      ++cases;
+    }
+  }
+  EXPECT_GT(cases, 10000);
+}
+
+TEST_F(DecoderTest, FastPathNumbersReadAsWithSimdjsonAlone) {
+  const std::vector<std::string> numbers = {"0",
+                                            "7",
+                                            "10",
+                                            "123456789012345678",
+                                            "1234567890123456789",
+                                            "18446744073709551616",
+                                            "0.1",
+                                            "0.5",
+                                            "1.0",
+                                            "2.675",
+                                            "0.30000000000000004",
+                                            "1.7976931348623157",
+                                            "9007199254740993.5",
+                                            "0.000000000000000000001",
+                                            "0.0000000000000000000000001",
+                                            "123456.7890123",
+                                            "00",
+                                            "01",
+                                            "1.",
+                                            ".5",
+                                            "-0",
+                                            "-1",
+                                            "-0.25",
+                                            "1e3",
+                                            "1E-2",
+                                            "0.1e1",
+                                            "1.5x",
+                                            "12,",
+                                            "0x10"};
+  Decoder fast(1 << 20);
+  Decoder reference(1 << 20, /*fast_path=*/false);
+  for (const std::string& n : numbers) {
+    for (const char* field : {"\"cost_usd\":", "\"tokens\":", "\"ts\":", "\"zz\":"}) {
+      std::string json = Ev("tool_call", std::string(R"("tool":"t",)") + field + n);
+      if (std::string_view(field) == "\"ts\":") {
+        json = R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":)" + n + "}";
+      }
+      EXPECT_EQ(Outcome(&fast, json), Outcome(&reference, json)) << json;
+    }
   }
 }
 
