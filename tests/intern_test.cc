@@ -67,5 +67,43 @@ TEST(Intern, HashIsStableAcrossBuilds) {
   EXPECT_EQ(Hash64("event-0001"), 0x5d6eac7a7954c166ull) << std::hex << Hash64("event-0001");
 }
 
+// The definition the changelog's stored hashes were made with: eight bytes at a time, each word
+// assembled byte by byte in little-endian order, the last partial word zero-filled.
+uint64_t ReferenceHash64(std::string_view s) {
+  constexpr uint64_t kMul = 0x9e3779b97f4a7c15ull;
+  auto load = [](const char* p, size_t n) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; ++i) {
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
+    }
+    return v;
+  };
+  uint64_t h = static_cast<uint64_t>(s.size()) * kMul;
+  size_t i = 0;
+  for (; s.size() - i >= 8; i += 8) {
+    h = (h ^ load(s.data() + i, 8)) * kMul;
+    h ^= h >> 29;
+  }
+  h = (h ^ load(s.data() + i, s.size() - i)) * kMul;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+TEST(Intern, HashOfEveryLengthMatchesTheByteByByteDefinition) {
+  std::string text;
+  for (size_t n = 0; n <= 40; ++n) {
+    // Distinct bytes in every position, high bytes included, so a misplaced or dropped byte
+    // changes the hash.
+    const std::string_view s(text);
+    EXPECT_EQ(Hash64(s), ReferenceHash64(s)) << n;
+    text.push_back(static_cast<char>(0x31 + n * 7));
+  }
+  EXPECT_EQ(Hash64("\xff\x80\x01"), ReferenceHash64("\xff\x80\x01"));
+}
+
 }  // namespace
 }  // namespace handoffd
