@@ -60,6 +60,8 @@ Worker::Worker(const Config& config, std::string bootstrap, std::string instance
       exactly_once_(config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce) {}
 
 Worker::~Worker() {
+  if (pending_group_offsets_ != nullptr)
+    rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
   partitions_.clear();
   sink_.reset();
   for (rd_kafka_topic_t* rkt : producer_topics_) rd_kafka_topic_destroy(rkt);
@@ -442,7 +444,8 @@ void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
 //     transactional offsets);
 //  2. per dirty partition: its changed runs, then ONE meta record (engine meta + next offsets);
 //  3. exactly_once: send the input offsets to the transaction and commit it;
-//     at_least_once: flush (wait for the changelog) and commit the consumer offsets.
+//     at_least_once: commit the consumer offsets once the changelog is acknowledged (at the
+//     next commit's step 1; at once on revocation and shutdown).
 bool Worker::Commit(bool force) {
   bool any = force && !partitions_.empty();
   for (auto& [p, part] : partitions_) any = any || part->dirty;
@@ -467,6 +470,12 @@ bool Worker::Commit(bool force) {
 
   if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return fail("flush");
   if (sink_->TakeFailures() > 0) return fail("delivery");
+  if (pending_group_offsets_ != nullptr) {
+    // The previous batch's changelog is now acknowledged too.
+    CommitGroupOffsets(pending_group_offsets_);
+    rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
+    pending_group_offsets_ = nullptr;
+  }
   const double outputs_s = SecondsSince(t0);
   int64_t changelog_records = 0;
 
@@ -493,19 +502,23 @@ bool Worker::Commit(bool force) {
   bool ok = true;
   if (exactly_once_) {
     ok = CommitTransaction(offsets);
-  } else {
+  } else if (force) {
+    // Revocation and shutdown: the changelog must be durable before the partitions go.
     if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR ||
         sink_->TakeFailures() > 0) {
       rd_kafka_topic_partition_list_destroy(offsets);
       return fail("changelog");
     }
-    if (offsets->cnt > 0) {
-      // Async: the changelog, not the group offsets, is the restart point.
-      rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, offsets, 1);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Log(LogLevel::kWarn, "offset commit failed", {{"error", rd_kafka_err2str(err)}});
-      }
+    CommitGroupOffsets(offsets);
+  } else {
+    // Periodic: do not wait for the changelog here. The next commit's first flush waits for it
+    // (a failed delivery fails that commit), and only then are these offsets committed to the
+    // group. Until then a crash restarts from the previous meta record: more reprocessing,
+    // never a lost output, and one flush less per interval on the worker thread.
+    if (pending_group_offsets_ != nullptr) {
+      rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
     }
+    pending_group_offsets_ = rd_kafka_topic_partition_list_copy(offsets);
   }
   rd_kafka_topic_partition_list_destroy(offsets);
   last_commit_cost_ = Clock::now() - t0;
@@ -518,6 +531,15 @@ bool Worker::Commit(bool force) {
   last_commit_ = Clock::now();
   if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(t0), ok);
   return ok;
+}
+
+void Worker::CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets) {
+  if (offsets->cnt == 0) return;
+  // Async: the changelog, not the group offsets, is the restart point; these serve lag tools.
+  rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, offsets, 1);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log(LogLevel::kWarn, "offset commit failed", {{"error", rd_kafka_err2str(err)}});
+  }
 }
 
 bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {

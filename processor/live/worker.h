@@ -85,6 +85,7 @@ class Worker {
   // Returns false on a fatal error.
   bool Commit(bool force);
   bool CommitTransaction(rd_kafka_topic_partition_list_t* offsets);
+  void CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets);
   void FollowWallClock();
   void ReportLag(bool log);
   bool Fatal() const { return fatal_; }
@@ -106,6 +107,8 @@ class Worker {
   std::atomic<bool> ready_{false};
   bool fatal_ = false;
   bool txn_open_ = false;
+  // at_least_once: offsets of the last batch whose changelog is not yet known to be durable.
+  rd_kafka_topic_partition_list_t* pending_group_offsets_ = nullptr;
   std::chrono::steady_clock::time_point last_commit_;  // end of the last commit
   std::chrono::steady_clock::duration last_commit_cost_{};
 };
