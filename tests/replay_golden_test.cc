@@ -150,5 +150,29 @@ TEST(ReplayGolden, BadLinesGoToTheDlqWithReasonAndProcessingGoesOn) {
             1u);
 }
 
+// Replay reads its input in blocks; lines must come out as std::getline would cut them: CRLF
+// ends a line, empty lines are skipped but keep their number (the source offset), a line
+// longer than the read block is read whole, and a last line without a newline counts.
+TEST(ReplayGolden, LinesAreCutAsGetlineWouldAndKeepTheirOffsets) {
+  std::string path = ::testing::TempDir() + "/lines.jsonl";
+  {
+    std::ofstream file(path, std::ios::binary);
+    file << "{\"bad\"}\r\n"                    // offset 0
+         << "\n\n"                             // offsets 1, 2
+         << std::string(3 << 20, 'x') << "\n"  // offset 3, 3 MiB
+         << R"({"event_id":"e1","run_id":"r","type":"run_started","ts":"2026-01-01T00:00:00Z",)"
+         << R"("workflow_id":"w"})"
+         << "\r\n"  // offset 4
+         << R"({"event_id":"e2","run_id":"r","type":"step_failed","ts":"2026-01-01T00:00:01Z",)"
+         << R"("step":"s","error":{"code":"x"}})";  // offset 5, no final newline
+  }
+  ReplayOutput out = RunReplay(path, nullptr);
+  EXPECT_EQ(CountContaining(out.lines, {"\"value_raw\":\"{\\\"bad\\\"}\"", "\"invalid_json\""}),
+            1u);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\"", "\"oversized\""}), 1u);
+  EXPECT_EQ(CountContaining(out.lines, {"\"failing_step\":\"s\"", "\"offset\":5"}), 1u);
+  EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\""}), 2u);
+}
+
 }  // namespace
 }  // namespace handoffd

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -21,6 +22,7 @@ namespace handoffd {
 namespace {
 
 constexpr size_t kFlushBytes = 1 << 20;
+constexpr size_t kReadBytes = 1 << 20;
 
 void AppendKey(std::string* out, std::string_view key) {
   if (key.empty()) {
@@ -81,13 +83,12 @@ ReplayStats Replay(const Config& config, std::istream& in, const ReplayOptions& 
   auto last_progress = start;
   Pipeline pipeline(config, observer);
   ReplayStats stats;
-  std::string line;
   SourceRef source{config.topics.events, 0, 0};
   int64_t offset = -1;
-  while (std::getline(in, line)) {
+  auto handle_line = [&](std::string_view line) {
     ++offset;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) continue;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) return;
     source.offset = offset;
     ++stats.lines;
     if (!pipeline.Handle({}, line, source, writer)) ++stats.invalid;
@@ -101,7 +102,43 @@ ReplayStats Replay(const Config& config, std::istream& in, const ReplayOptions& 
                      stats.lines / (s > 0 ? s : 1));
       }
     }
+  };
+  // Lines are cut out of large blocks read from `in` and handed over as views: std::getline
+  // copied every line into a std::string one character class test at a time (~500
+  // instructions per event, 13% of a replay). Same lines as getline: split at '\n', a last
+  // line without '\n' counts, nothing after a final '\n'. A line longer than the buffer
+  // grows it (oversized lines are still read whole and dead-lettered as "oversized").
+  std::string buf(kReadBytes, '\0');
+  size_t begin = 0;  // first byte of the line not yet handled
+  size_t end = 0;    // end of the bytes read so far
+  while (true) {
+    if (begin == end) {
+      begin = end = 0;
+    } else if (end == buf.size()) {
+      // No room behind the partial line: move it to the front, or grow when it fills it all.
+      if (begin == 0) {
+        buf.resize(buf.size() * 2);
+      } else {
+        std::memmove(buf.data(), buf.data() + begin, end - begin);
+        end -= begin;
+        begin = 0;
+      }
+    }
+    in.read(buf.data() + end, static_cast<std::streamsize>(buf.size() - end));
+    const auto got = static_cast<size_t>(in.gcount());
+    if (got == 0) break;
+    const size_t scanned = end;
+    end += got;
+    const char* base = buf.data();
+    for (const char* nl =
+             static_cast<const char*>(std::memchr(base + scanned, '\n', end - scanned));
+         nl != nullptr;
+         nl = static_cast<const char*>(std::memchr(base + begin, '\n', end - begin))) {
+      handle_line(std::string_view(base + begin, static_cast<size_t>(nl - (base + begin))));
+      begin = static_cast<size_t>(nl - base) + 1;
+    }
   }
+  if (begin < end) handle_line(std::string_view(buf.data() + begin, end - begin));
   if (options.advance_to_ms) pipeline.engine().AdvanceWatermark(*options.advance_to_ms, writer);
   writer->Flush();
   if (options.progress) std::fprintf(stderr, "\r\033[K");
