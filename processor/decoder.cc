@@ -611,7 +611,16 @@ class FastScan {
         SkipSpace();
         if (!Consume(':')) return false;
         SkipSpace();
-        if (!Value(TopLevelField(key), 1)) return false;
+        const Field f = TopLevelField(key);
+        if (Peek('"') && f != kNoField) {
+          // Most values are strings: read them here rather than through the recursive Value.
+          std::string_view value;
+          if (!String(&value)) return false;
+          fields_->present &= ~kFieldAndChildren[f];  // a repeated key replaces
+          fields_->Set(f, Kind::kString).set_text(value);
+        } else if (!Value(f, 1)) {
+          return false;
+        }
         SkipSpace();
         if (Consume(',')) {
           SkipSpace();
@@ -636,7 +645,10 @@ class FastScan {
     ++p_;
     return true;
   }
+  // Events rarely hold whitespace between tokens: one compare settles the usual case (reading
+  // *end_ is safe, the padding covers it, and p_ stays at end_ for the bounds checks after).
   void SkipSpace() {
+    if (static_cast<unsigned char>(*p_) > ' ') return;
     while (p_ < end_ && IsJsonSpace(*p_)) ++p_;
   }
   // After a number or literal: JSON needs a delimiter there ("1x", "truex" are invalid).
