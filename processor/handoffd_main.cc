@@ -6,9 +6,9 @@
 #include <string_view>
 #include <vector>
 
+#include "processor/cli/replay.h"
 #include "processor/live/live_commands.h"
 #include "processor/log.h"
-#include "processor/cli/replay.h"
 
 namespace {
 
@@ -16,13 +16,19 @@ constexpr const char kUsage[] =
     "usage: handoffd <command> [flags]\n"
     "\n"
     "commands:\n"
-    "  run          --config FILE [--set k=v ...]    live consumer-group worker\n"
+    "  run          --config FILE [--set k=v ...] [--instance NAME]\n"
+    "               live consumer-group worker\n"
     "  replay       --config FILE [--set k=v ...] [--advance-to TS] [--metrics-out FILE]\n"
-    "               [EVENTS.jsonl | -]               replay a JSONL stream, records to stdout\n"
-    "  check-config --config FILE [--set k=v ...]    validate a config file\n"
-    "  broker       [--partitions N] [--bootstrap-file F]  embedded Kafka broker (loopback)\n"
-    "  generate     --config FILE --rate N [--duration S] [--seed K]  synthetic agent fleet\n"
-    "  topics       create --config FILE             create missing topics on a cluster\n"
+    "               [EVENTS.jsonl | -]\n"
+    "               replay a JSONL stream of events and acks; records to stdout\n"
+    "  check-config --config FILE [--set k=v ...]\n"
+    "               validate a config file; errors name the file, line and key\n"
+    "  broker       [--partitions N] [--bootstrap-file F] [--config FILE] [--extra-topics T,..]\n"
+    "               embedded Kafka broker on loopback (librdkafka mock cluster)\n"
+    "  generate     --config FILE [--set k=v ...] --rate N [--duration S | --count N]\n"
+    "               [--seed K]   synthetic agent fleet into the events and acks topics\n"
+    "  topics       create --config FILE [--set k=v ...]\n"
+    "               create missing topics on a real cluster\n"
     "  version\n";
 
 }  // namespace
