@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 
+#include "processor/json_text.h"
 #include "processor/time_format.h"
 
 namespace handoffd {
@@ -28,35 +30,16 @@ std::string_view LevelName(LogLevel l) {
   return "info";
 }
 
+// logfmt: bare when the value needs no quoting, else a JSON string (same escaping as packets).
 void AppendValue(std::string* out, std::string_view v) {
-  bool quote = v.empty() || v.find_first_of(" \"=\t\n\r\\") != std::string_view::npos;
-  if (!quote) {
+  bool quote =
+      v.empty() || v.find_first_of(" \"=\\") != std::string_view::npos ||
+      std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+  if (quote) {
+    AppendJsonString(out, v);
+  } else {
     out->append(v);
-    return;
   }
-  out->push_back('"');
-  for (char c : v) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        out->push_back(c);
-    }
-  }
-  out->push_back('"');
 }
 
 }  // namespace
