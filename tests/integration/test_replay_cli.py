@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""The replay and check-config commands as a user runs them: stdin and file input, --advance-to,
+--metrics-out, the summary line, exit codes and config errors naming file, line and key."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ARGS = None
+
+
+def run(*args, stdin=None):
+    return subprocess.run([ARGS.handoffd, *args], input=stdin, capture_output=True, text=True,
+                          timeout=60)
+
+
+class ReplayCli(unittest.TestCase):
+    def setUp(self):
+        self.data = os.path.join(ARGS.source_dir, "tests", "data")
+        self.catalog = os.path.join(self.data, "test-catalog.yaml")
+        self.refund = os.path.join(self.data, "refund-review.jsonl")
+
+    def test_stdin_and_file_give_the_same_bytes(self):
+        from_file = run("replay", "--config", self.catalog, self.refund)
+        with open(self.refund) as f:
+            from_stdin = run("replay", "--config", self.catalog, "-", stdin=f.read())
+        self.assertEqual(from_file.returncode, 0, from_file.stderr)
+        self.assertEqual(from_file.stdout, from_stdin.stdout)
+        self.assertTrue(from_file.stdout)
+
+    def test_summary_line_counts_events_and_records_per_topic(self):
+        r = run("replay", "--config", self.catalog, self.refund)
+        summary = [l for l in r.stderr.splitlines() if 'msg="replay finished"' in l]
+        self.assertEqual(len(summary), 1, r.stderr)
+        for field in ("events=6", "invalid=0", "decisions=1", "audit=2", "events_per_s="):
+            self.assertIn(field, summary[0])
+
+    def test_advance_to_fires_due_timers_at_the_end(self):
+        plain = run("replay", "--config", self.catalog, self.refund).stdout.splitlines()
+        advanced = run("replay", "--config", self.catalog, "--advance-to",
+                       "2026-05-25T00:00:00Z", self.refund).stdout.splitlines()
+        self.assertEqual(advanced[:len(plain)], plain)
+        extra = [json.loads(l)["value"] for l in advanced[len(plain):]]
+        # Acknowledged, so at expires_at (detected + 4 h) the incident closes, not expires.
+        self.assertEqual((extra[0]["action"], extra[0]["at"]),
+                         ("closed", "2026-05-24T19:00:12.000Z"))
+        # The run never completed: once nobody waits on a human any more, it is stalled
+        # stall_timeout_s (600 s) later, and that packet escalates and expires unacknowledged.
+        packets = [v for v in extra if "failure_class" in v]
+        self.assertEqual(packets[0]["failure_class"], "stalled")
+        self.assertEqual(packets[0]["detected_at"], "2026-05-24T19:10:12.000Z")
+        self.assertEqual(extra[-1]["action"], "expired")
+
+    def test_metrics_out_writes_the_mtta_sample(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "metrics.prom")
+            r = run("replay", "--config", self.catalog, "--metrics-out", path, self.refund)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            text = open(path).read()
+        self.assertIn('handoffd_time_to_ack_seconds_sum{severity="P2"} 180', text)
+        self.assertIn('handoffd_time_to_ack_seconds_count{severity="P2"} 1', text)
+
+    def test_check_config_accepts_the_shipped_config(self):
+        r = run("check-config", "--config",
+                os.path.join(ARGS.source_dir, "config", "handoffd.yaml"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_config_errors_name_file_line_and_key_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bad.yaml")
+            with open(path, "w") as f:
+                f.write("kafka:\n  group_id: x\ndefaults:\n  stall_timeout: 10\n")
+            r = run("check-config", "--config", path)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(f"{path}:4: defaults.stall_timeout", r.stdout)
+            r = run("replay", "--config", path, self.refund)
+            self.assertEqual(r.returncode, 2)
+            self.assertEqual(r.stdout, "")
+
+    def test_bad_set_and_unknown_command_exit_2(self):
+        self.assertEqual(run("replay", "--config", self.catalog, "--set", "nope.key=1",
+                             self.refund).returncode, 2)
+        self.assertEqual(run("frobnicate").returncode, 2)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--handoffd", required=True)
+    parser.add_argument("--source-dir", required=True)
+    ARGS, rest = parser.parse_known_args()
+    unittest.main(argv=[sys.argv[0], *rest], verbosity=2)
