@@ -239,8 +239,8 @@ def main():
     args = parse_args()
     for tool in (PROMETHEUS, PROMTOOL):
         if not os.path.exists(tool):
-            print(f"SKIP: {tool} not installed (scripts/install-deps installs prometheus)")
-            return 0
+            print(f"FAIL: {tool} not installed (scripts/install-deps installs prometheus)")
+            return 1
     plot_out = os.path.abspath(args.plot) if args.plot else None
     t_start = time.time()
     source = os.path.abspath(args.source_dir)

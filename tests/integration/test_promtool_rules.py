@@ -27,8 +27,8 @@ def main():
     parser.add_argument("--source-dir", required=True, help="repository root")
     args = parser.parse_args()
     if not os.path.exists(PROMTOOL):
-        print(f"SKIP: {PROMTOOL} not installed (scripts/install-deps installs prometheus)")
-        return 0
+        print(f"FAIL: {PROMTOOL} not installed (scripts/install-deps installs prometheus)")
+        return 1
     root = os.path.abspath(args.source_dir)
     rules = sorted(glob.glob(os.path.join(root, "metrics", "rules", "*.yml")))
     tests = sorted(glob.glob(os.path.join(root, "metrics", "tests", "*.yml")))
