@@ -10,8 +10,8 @@ namespace {
 
 // Packets are written with each key, its quotes, the colon and the comma before it as one
 // literal appended at once. The field order is fixed by the contract, so the comma logic of a
-// general writer (JsonWriter: a state test and three appends per key) is decided here at
-// compile time; it was a third of the cost of a packet. Output is byte for byte the same
+// general streaming writer (a state test and three appends per key) is decided here at compile
+// time; it was a third of the cost of a packet. Output is byte for byte the same
 // (tests/packet_writer_test.cc pins it).
 template <size_t N>
 void Lit(std::string* out, const char (&text)[N]) {

@@ -1,7 +1,7 @@
 // WritePacket / WriteAudit: the exact bytes of a packet and an audit record (contract sections
 // 5 and 7) for a packet with every field set, one with nothing optional, and values that need
-// escaping or unusual number formatting. The expected texts were produced by the JsonWriter
-// based writer these functions replaced, so they pin the output byte for byte.
+// escaping or unusual number formatting. The expected texts were produced by the streaming
+// JSON writer these functions replaced, so they pin the output byte for byte.
 #include "processor/packet_writer.h"
 
 #include <gtest/gtest.h>
