@@ -1,5 +1,6 @@
 // libFuzzer target: any bytes into Decoder::Decode must give success or a DLQ reason of
-// contract section 11, never a crash, a sanitizer report, or a view outside its buffers.
+// contract section 11, never a crash, a sanitizer report, or a view outside its buffers; and the
+// decoder's fast path must decode exactly as simdjson ondemand alone (differential check).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -8,6 +9,7 @@
 #include <string_view>
 
 #include "processor/decoder.h"
+#include "tests/decode_outcome.h"
 
 namespace {
 
@@ -30,8 +32,11 @@ size_t Touch(const std::optional<std::string_view>& s) { return s ? Touch(*s) : 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A small limit so "oversized" is reachable; the Decoder is reused like in production.
   static handoffd::Decoder decoder(4096);
+  static handoffd::Decoder fast(4096, /*fast_path=*/true);
+  static handoffd::Decoder reference(4096, /*fast_path=*/false);
   handoffd::Event event;
   std::string input(reinterpret_cast<const char*>(data), size);
+  if (handoffd::Outcome(&fast, input) != handoffd::Outcome(&reference, input)) std::abort();
   std::string_view reason = decoder.Decode(input, &event);
   input.assign(input.size(), 'X');  // views must not point into the caller's bytes
   if (!reason.empty()) {
