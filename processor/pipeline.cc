@@ -6,8 +6,7 @@ EngineObserver kNoopObserver;
 }  // namespace
 
 Pipeline::Pipeline(const Config& config, EngineObserver* observer)
-    : config_(config),
-      observer_(observer != nullptr ? observer : &kNoopObserver),
+    : observer_(observer != nullptr ? observer : &kNoopObserver),
       decoder_(config.limits.max_event_bytes),
       engine_(config, observer) {}
 

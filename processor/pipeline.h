@@ -27,7 +27,6 @@ class Pipeline {
   const Engine& engine() const { return engine_; }
 
  private:
-  [[maybe_unused]] const Config& config_;  // not read yet (clang: -Wunused-private-field)
   EngineObserver* observer_;
   Decoder decoder_;
   Engine engine_;
