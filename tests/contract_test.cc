@@ -20,6 +20,7 @@
 
 #include "config/config_loader.h"
 #include "processor/cli/replay.h"
+#include "tests/replay_capture.h"
 
 namespace handoffd {
 namespace {
@@ -183,23 +184,14 @@ Output RunReplay(const std::string& yaml, const std::vector<std::string>& input,
   std::string joined;
   for (const auto& line : input) joined += line + "\n";
   std::istringstream in(joined);
-  std::FILE* out = std::tmpfile();
   ReplayOptions options;
   if (advance_to_s) {
     options.advance_to_ms = static_cast<int64_t>(Base()) * 1000 + *advance_to_s * 1000;
   }
-  {
-    ReplayWriter writer(config.topics, out);
-    Replay(config, in, options, observer, &writer);
-  }
-  std::rewind(out);
+  ReplayCapture capture = CaptureReplay(config, in, options, observer);
   Output result;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, out)) > 0) result.text.append(buf, n);
-  std::fclose(out);
-  std::istringstream lines(result.text);
-  for (std::string line; std::getline(lines, line);) result.lines.push_back(line);
+  result.text = std::move(capture.text);
+  result.lines = std::move(capture.lines);
   return result;
 }
 

@@ -12,6 +12,7 @@
 
 #include "config/config_loader.h"
 #include "processor/cli/replay.h"
+#include "tests/replay_capture.h"
 
 namespace handoffd {
 namespace {
@@ -25,32 +26,16 @@ class RecordingObserver : public EngineObserver {
   std::vector<std::pair<Severity, double>> acks;
 };
 
-struct ReplayOutput {
-  std::string text;
-  std::vector<std::string> lines;
-};
+using ReplayOutput = ReplayCapture;
 
 ReplayOutput RunReplay(const std::string& input_file, EngineObserver* observer,
                        std::optional<int64_t> advance_to = std::nullopt) {
   Config config = LoadConfig(kData + "/test-catalog.yaml", {});
   std::ifstream in(input_file, std::ios::binary);
   EXPECT_TRUE(in.good()) << input_file;
-  std::FILE* out = std::tmpfile();
   ReplayOptions options;
   options.advance_to_ms = advance_to;
-  {
-    ReplayWriter writer(config.topics, out);
-    Replay(config, in, options, observer, &writer);
-  }
-  std::rewind(out);
-  ReplayOutput result;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, out)) > 0) result.text.append(buf, n);
-  std::fclose(out);
-  std::istringstream lines(result.text);
-  for (std::string line; std::getline(lines, line);) result.lines.push_back(line);
-  return result;
+  return CaptureReplay(config, in, options, observer);
 }
 
 std::string ReadFile(const std::string& path) {
