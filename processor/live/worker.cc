@@ -81,8 +81,19 @@ bool Worker::Start(std::string* error) {
   // The embedded broker answers a fetch only when fetch.wait.max.ms expires, even when data
   // arrives earlier (a real broker answers at once), so librdkafka's 500 ms default would be
   // the event-to-packet latency floor. A user-set value in kafka.properties wins.
-  if (config_.kafka.properties.count("fetch.wait.max.ms") == 0) {
-    consumer_common["fetch.wait.max.ms"] = "20";
+  // librdkafka 2.0.2 stops fetching a partition whose local queue holds queued.min.messages
+  // (default 100,000) or queued.max.messages.kbytes (64 MiB) and looks at it again only after a
+  // fixed 1 s backoff (newer versions: fetch.queue.backoff.ms). A worker that drains the queue in
+  // less than that then idles until the backoff ends: measured, half of a backlog's read time.
+  // The queue must hold more than one second of processing: 1M records / 256 MiB.
+  // User-set values in kafka.properties win.
+  const std::map<std::string, std::string> consumer_defaults = {
+      {"fetch.wait.max.ms", "20"},
+      {"queued.min.messages", "1000000"},
+      {"queued.max.messages.kbytes", "262144"},
+  };
+  for (const auto& [key, value] : consumer_defaults) {
+    if (config_.kafka.properties.count(key) == 0) consumer_common[key] = value;
   }
 
   auto with = [&](std::map<std::string, std::string> extra) {
