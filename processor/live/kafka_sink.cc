@@ -40,6 +40,11 @@ void KafkaOutputSink::Emit(const OutputRecord& record) {
   if (metrics_ != nullptr) metrics_->OnRecordsProduced(topic, 1);
 }
 
+void KafkaOutputSink::OnDelivered(void* opaque) {
+  auto it = in_flight_.find(static_cast<int64_t>(reinterpret_cast<intptr_t>(opaque)));
+  if (it != in_flight_.end() && --it->second <= 0) in_flight_.erase(it);
+}
+
 void KafkaOutputSink::PutState(int32_t partition, std::string_view key, std::string_view value) {
   Produce(config_.topics.state, partition, key, value, nullptr);
 }
@@ -54,9 +59,11 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key_ptr, key.size()), RD_KAFKA_V_VALUE(value_ptr, value.size()),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_END);
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(epoch_))), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++produced_;
+      ++in_flight_[epoch_];
       return;  // librdkafka owns the headers now
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {

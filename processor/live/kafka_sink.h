@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,18 @@ class KafkaOutputSink : public OutputSink {
   // Records handed to librdkafka so far (outputs and changelog).
   int64_t produced() const { return produced_; }
 
+  // Delivery tracking by epoch (the worker's commit batches): every record produced from now on
+  // belongs to `epoch` (non-decreasing). OnDelivered takes the msg->_private of a delivery report
+  // (success or failure) of this sink's producer. All three run on the worker thread (delivery
+  // reports are served by its rd_kafka_poll/flush calls).
+  void set_epoch(int64_t epoch) { epoch_ = epoch; }
+  int64_t epoch() const { return epoch_; }
+  void OnDelivered(void* opaque);
+  // True when every record of epochs <= `epoch` has had its delivery report.
+  bool DeliveredThrough(int64_t epoch) const {
+    return in_flight_.empty() || in_flight_.begin()->first > epoch;
+  }
+
   // Records that failed (at produce time or in a delivery report) since the last TakeFailures.
   // A batch with failures must not be committed. AddFailure is thread-safe (delivery reports).
   void AddFailure() { failures_.fetch_add(1, std::memory_order_relaxed); }
@@ -54,6 +67,8 @@ class KafkaOutputSink : public OutputSink {
   Metrics* metrics_;
   int64_t input_time_ms_ = 0;
   int64_t produced_ = 0;
+  int64_t epoch_ = 0;
+  std::map<int64_t, int64_t> in_flight_;  // epoch -> records without a delivery report
   std::atomic<int64_t> failures_{0};
 };
 

@@ -1,6 +1,7 @@
 #include "processor/live/worker.h"
 
 #include <algorithm>
+#include <functional>
 #include <vector>
 
 #include "metrics/metrics.h"
@@ -60,6 +61,9 @@ Worker::Worker(const Config& config, std::string bootstrap, std::string instance
       exactly_once_(config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce) {}
 
 Worker::~Worker() {
+  if (held_ != nullptr && held_->offsets != nullptr) {
+    rd_kafka_topic_partition_list_destroy(held_->offsets);
+  }
   if (pending_group_offsets_ != nullptr)
     rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
   partitions_.clear();
@@ -203,8 +207,9 @@ void Worker::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 }
 
 void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
-  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
   auto* self = static_cast<Worker*>(opaque);
+  if (self->sink_ != nullptr) self->sink_->OnDelivered(msg->_private);
+  if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
   std::string topic(MessageTopic(msg));
   Log(LogLevel::kError, "delivery failed",
       {{"topic", topic},
@@ -266,6 +271,16 @@ void Worker::Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
 
 void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool lost) {
   bool rewind = false;
+  if (lost && held_ != nullptr) {
+    // Another member may own them already: their held changelog must never land after its.
+    auto revoked = [&](const HeldRecord& r) {
+      for (int i = 0; i < parts->cnt; ++i) {
+        if (parts->elems[i].partition == r.partition) return true;
+      }
+      return false;
+    };
+    std::erase_if(held_->records, revoked);
+  }
   if (!lost && !fatal_) {
     // Commit the revoked partitions' batch (and everyone else's) before giving them away.
     Commit(true);
@@ -487,6 +502,13 @@ bool Worker::Commit(bool force) {
     rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
     pending_group_offsets_ = nullptr;
   }
+  if (held_ != nullptr) {
+    // at_least_once, revocation or shutdown: the held batch goes first (its outputs are
+    // acknowledged now); its offsets are superseded by this batch's.
+    for (const HeldRecord& r : held_->records) sink_->PutState(r.partition, r.key, r.value);
+    rd_kafka_topic_partition_list_destroy(held_->offsets);
+    held_.reset();
+  }
   const double outputs_s = SecondsSince(t0);
   int64_t changelog_records = 0;
 
@@ -542,6 +564,84 @@ bool Worker::Commit(bool force) {
   last_commit_ = Clock::now();
   if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(t0), ok);
   return ok;
+}
+
+namespace {
+
+// Collects Engine::DrainChanges output of one partition for a held batch.
+class HeldWriter : public ChangelogSink {
+ public:
+  template <typename Add>
+  HeldWriter(int32_t partition, Add add) : partition_(partition), add_(std::move(add)) {}
+  void PutRun(std::string_view run_id, std::string_view state) override {
+    add_(partition_, run_id, state);
+  }
+
+ private:
+  int32_t partition_;
+  std::function<void(int32_t, std::string_view, std::string_view)> add_;
+};
+
+}  // namespace
+
+bool Worker::CloseBatch() {
+  if (held_ != nullptr) return false;
+  bool any = false;
+  for (auto& [p, part] : partitions_) any = any || part->dirty;
+  if (!any) return true;
+  auto held = std::make_unique<HeldBatch>();
+  held->epoch = sink_->epoch();
+  held->closed = Clock::now();
+  held->offsets = rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
+  for (auto& [p, part] : partitions_) {
+    if (part->next_events >= 0) {
+      rd_kafka_topic_partition_list_add(held->offsets, config_.topics.events.c_str(), p)->offset =
+          part->next_events;
+    }
+    if (!part->dirty) continue;
+    Engine& engine = part->pipeline->engine();
+    HeldWriter writer(p, [&](int32_t partition, std::string_view key, std::string_view value) {
+      held->records.push_back({partition, std::string(key), std::string(value)});
+    });
+    engine.DrainChanges(&writer);
+    ChangelogMeta meta;
+    meta.next_events_offset = part->next_events >= 0 ? part->next_events : 0;
+    meta.next_acks_offset = part->next_acks >= 0 ? part->next_acks : 0;
+    meta.engine_meta = engine.SerializeMeta();
+    held->records.push_back({p, std::string(kMetaKey), EncodeMeta(meta)});
+    part->dirty = false;
+  }
+  // Outputs from now on belong to the next batch.
+  sink_->set_epoch(held->epoch + 1);
+  held_ = std::move(held);
+  return true;
+}
+
+bool Worker::ReleaseHeld() {
+  if (held_ == nullptr || !sink_->DeliveredThrough(held_->epoch)) return true;
+  const double seconds = SecondsSince(held_->closed);
+  if (sink_->TakeFailures() > 0) {
+    // A lost output: this batch's meta must never be written; a restart reprocesses it.
+    Log(LogLevel::kError, "commit failed", {{"stage", "delivery"}});
+    if (metrics_ != nullptr) metrics_->OnCommit(seconds, false);
+    fatal_ = true;
+    return false;
+  }
+  if (pending_group_offsets_ != nullptr) {
+    // Its changelog was produced in this batch's epoch: acknowledged too.
+    CommitGroupOffsets(pending_group_offsets_);
+    rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
+  }
+  for (const HeldRecord& r : held_->records) sink_->PutState(r.partition, r.key, r.value);
+  if (LogEnabled(LogLevel::kDebug)) {
+    Log(LogLevel::kDebug, "committed",
+        {{"changelog_records", std::to_string(held_->records.size())},
+         {"outputs_wait_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
+  }
+  pending_group_offsets_ = held_->offsets;
+  held_.reset();
+  if (metrics_ != nullptr) metrics_->OnCommit(seconds, true);
+  return true;
 }
 
 void Worker::CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets) {
@@ -663,11 +763,16 @@ int Worker::Run(const std::atomic<bool>& stop) {
     }
     idle = handled == 0;
     rd_kafka_poll(producer_, 0);  // delivery reports
+    if (!exactly_once_ && !ReleaseHeld()) break;
     auto now = Clock::now();
     // Under a backlog a commit (two flushes) can take longer than the interval; spacing commits
     // at least 2x their duration keeps them under a third of the time, at the cost of larger
     // batches (and, for exactly_once, later visibility) only while they are slow.
-    if (now - last_commit_ >= std::max<Clock::duration>(commit_interval, 2 * last_commit_cost_)) {
+    if (!exactly_once_) {
+      // Never blocks: the batch's changelog follows its outputs' delivery reports (ReleaseHeld).
+      if (now - last_commit_ >= commit_interval && CloseBatch()) last_commit_ = now;
+    } else if (now - last_commit_ >=
+               std::max<Clock::duration>(commit_interval, 2 * last_commit_cost_)) {
       Commit(false);
     }
     if (now - last_tick >= kWallClockTick) {

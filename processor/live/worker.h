@@ -84,6 +84,14 @@ class Worker {
   // Writes changelog + meta for dirty partitions and commits (see the .cc for the order).
   // Returns false on a fatal error.
   bool Commit(bool force);
+  // at_least_once, periodic: closes the batch (changed runs + meta per dirty partition, encoded
+  // now, at the batch's offsets) into held_ without waiting for anything. Returns false when a
+  // closed batch is still held (its outputs are not all acknowledged yet).
+  bool CloseBatch();
+  // at_least_once: once every output of the held batch is acknowledged, commits the previous
+  // batch's group offsets (its changelog is acknowledged too) and produces the held changelog.
+  // Never blocks. Returns false on a fatal error (a failed delivery).
+  bool ReleaseHeld();
   bool CommitTransaction(rd_kafka_topic_partition_list_t* offsets);
   void CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets);
   void FollowWallClock();
@@ -107,6 +115,19 @@ class Worker {
   std::atomic<bool> ready_{false};
   bool fatal_ = false;
   bool txn_open_ = false;
+  // at_least_once: a closed batch whose changelog waits for its outputs' delivery reports.
+  struct HeldRecord {
+    int32_t partition;
+    std::string key;
+    std::string value;
+  };
+  struct HeldBatch {
+    int64_t epoch = 0;  // KafkaOutputSink epoch of the batch's outputs
+    std::chrono::steady_clock::time_point closed;
+    std::vector<HeldRecord> records;
+    rd_kafka_topic_partition_list_t* offsets = nullptr;  // owned
+  };
+  std::unique_ptr<HeldBatch> held_;
   // at_least_once: offsets of the last batch whose changelog is not yet known to be durable.
   rd_kafka_topic_partition_list_t* pending_group_offsets_ = nullptr;
   std::chrono::steady_clock::time_point last_commit_;  // end of the last commit
