@@ -82,9 +82,10 @@ bool Worker::Start(std::string* error) {
       {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
   };
-  // The embedded broker answers a fetch only when fetch.wait.max.ms expires, even when data
-  // arrives earlier (a real broker answers at once), so librdkafka's 500 ms default would be
-  // the event-to-packet latency floor. A user-set value in kafka.properties wins.
+  // The embedded broker answers an empty fetch only when fetch.wait.max.ms expires, even when
+  // data arrives earlier (a real broker answers at once), so that wait is the event-to-packet
+  // latency floor on it: 5 ms (librdkafka's default is 500 ms). On a real cluster it only sets
+  // how often an idle consumer asks; raise it there if the broker's request rate matters.
   // librdkafka 2.0.2 stops fetching a partition whose local queue holds queued.min.messages
   // (default 100,000) or queued.max.messages.kbytes (64 MiB) and looks at it again only after a
   // fixed 1 s backoff (newer versions: fetch.queue.backoff.ms). A worker that drains the queue in
@@ -92,7 +93,7 @@ bool Worker::Start(std::string* error) {
   // The queue must hold more than one second of processing: 1M records / 256 MiB.
   // User-set values in kafka.properties win.
   const std::map<std::string, std::string> consumer_defaults = {
-      {"fetch.wait.max.ms", "20"},
+      {"fetch.wait.max.ms", "5"},
       {"queued.min.messages", "1000000"},
       {"queued.max.messages.kbytes", "262144"},
   };
@@ -125,6 +126,9 @@ bool Worker::Start(std::string* error) {
       {"client.id", client},
       {"enable.idempotence", "true"},
   };
+  // librdkafka's 5 ms default linger is per hop; 1 ms still batches under load (the batch fills
+  // while the previous request is in flight). A user-set value wins.
+  if (config_.kafka.properties.count("linger.ms") == 0) producer_overrides["linger.ms"] = "1";
   if (exactly_once_) {
     producer_overrides["transactional.id"] = config_.kafka.group_id + "-" + instance_;
   }
