@@ -442,6 +442,20 @@ class Collector:
         self.consumer.close()
 
 
+def strip_source(value):
+    """A packet without `source`: live records name the real partition/offset, replay 0/line."""
+    value = dict(value)
+    value.pop("source", None)
+    return value
+
+
+def ce_id(topic, value):
+    """The CloudEvents id the worker puts on a packet or audit record (docs/live-mode.md)."""
+    if topic == AUDIT:
+        return f"audit/{value['packet_id']}/{value['revision']}/{value['action']}"
+    return f"{value['packet_id']}/{value['revision']}"
+
+
 def packet_records(records):
     """Records on routing topics, as (topic, packet dict, record)."""
     return [(r.topic, r.json(), r) for r in records if r.topic in ROUTING]

@@ -17,20 +17,6 @@ import kafka_harness as kh
 
 TOTAL_EVENTS = 20000
 KILLS = 5
-
-
-def strip_source(v):
-    v = dict(v)
-    v.pop("source", None)
-    return v
-
-
-def ce_id(topic, v):
-    if topic == kh.AUDIT:
-        return f"audit/{v['packet_id']}/{v['revision']}/{v['action']}"
-    return f"{v['packet_id']}/{v['revision']}"
-
-
 def main(args):
     guarantee = args.guarantee or "at_least_once"
     rng = random.Random(int(time.time()))
@@ -58,7 +44,7 @@ def main(args):
         expected = {}
         for r in kh.replay_by_partition(env):
             if r["topic"] in kh.ROUTING + [kh.AUDIT]:
-                expected[(r["topic"], ce_id(r["topic"], r["value"]))] = r
+                expected[(r["topic"], kh.ce_id(r["topic"], r["value"]))] = r
         assert len(expected) > 500, len(expected)
         out = env.collector(kh.ROUTING + [kh.AUDIT])
         out.wait_for(lambda rs: len({(r.topic, r.headers["ce_id"]) for r in rs}) >= len(expected),
@@ -72,7 +58,7 @@ def main(args):
         assert not missing, f"{len(missing)} missing, e.g. {sorted(missing)[:5]}"
         assert not extra, f"{len(extra)} unexpected, e.g. {sorted(extra)[:5]}"
         for k, rec in expected.items():
-            assert strip_source(live[k].json()) == strip_source(rec["value"]), (k, live[k].value)
+            assert kh.strip_source(live[k].json()) == kh.strip_source(rec["value"]), (k, live[k].value)
         dups = kh.check_duplicates_identical(out.records)
         kh.log(f"{len(expected)} outputs match replay exactly; {dups} duplicates, all identical")
 

@@ -25,13 +25,6 @@ def shifted(lines, end_ms):
         o["ts"] = kh.rfc3339(parse(o["ts"]) + delta)
     return [json.dumps(o) for o in objs]
 
-
-def strip_source(packet):
-    packet = dict(packet)
-    packet.pop("source", None)
-    return packet
-
-
 def main(args):
     data = os.path.join(args.source_dir, "tests", "data")
     end = kh.now_ms() - 1000
@@ -88,11 +81,10 @@ def main(args):
             if rec["topic"] not in kh.ROUTING + [kh.AUDIT]:
                 continue
             v = rec["value"]
-            ce_id = (f"{v['packet_id']}/{v['revision']}" if rec["topic"] != kh.AUDIT else
-                     f"audit/{v['packet_id']}/{v['revision']}/{v['action']}")
+            ce_id = kh.ce_id(rec["topic"], v)
             got = live.get((rec["topic"], ce_id))
             assert got is not None, f"missing on {rec['topic']}: {ce_id}"
-            assert strip_source(got.json()) == strip_source(v), (got.value, v)
+            assert kh.strip_source(got.json()) == kh.strip_source(v), (got.value, v)
             assert got.key.decode() == rec["key"], (got.key, rec["key"])
         kh.log(f"{len(expected)} replay records all present live, headers checked")
 

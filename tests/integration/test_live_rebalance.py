@@ -11,20 +11,6 @@ import kafka_harness as kh
 
 PARTITIONS = 4
 DEADLINE_S = 20  # the late packets' ack deadline, from production
-
-
-def strip_source(v):
-    v = dict(v)
-    v.pop("source", None)
-    return v
-
-
-def ce_id(topic, v):
-    if topic == kh.AUDIT:
-        return f"audit/{v['packet_id']}/{v['revision']}/{v['action']}"
-    return f"{v['packet_id']}/{v['revision']}"
-
-
 def wait_split(a, b, timeout=40):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -86,7 +72,7 @@ def main(args):
         expected = {}
         for r in kh.replay_by_partition(env, advance_to=kh.now_ms() - 2500):
             if r["topic"] in kh.ROUTING + [kh.AUDIT]:
-                expected[(r["topic"], ce_id(r["topic"], r["value"]))] = r
+                expected[(r["topic"], kh.ce_id(r["topic"], r["value"]))] = r
         live = {}
         for r in out.records:
             live.setdefault((r.topic, r.headers["ce_id"]), r)
@@ -95,7 +81,7 @@ def main(args):
         assert not missing, f"{len(missing)} missing, e.g. {sorted(missing)[:5]}"
         assert not extra, f"{len(extra)} unexpected, e.g. {sorted(extra)[:5]}"
         for k, rec in expected.items():
-            assert strip_source(live[k].json()) == strip_source(rec["value"]), k
+            assert kh.strip_source(live[k].json()) == kh.strip_source(rec["value"]), k
         dups = kh.check_duplicates_identical(out.records)
         kh.log(f"{len(expected)} outputs equal replay; {dups} duplicates, all identical")
         rc, _ = b.terminate()
