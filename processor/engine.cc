@@ -165,6 +165,9 @@ class Engine::Impl {
                     AuditAction action, std::string_view reason, OutputSink* sink);
   void EmitAudit(const Run& run, const Packet& p, AuditAction action, int64_t at,
                  std::optional<std::string_view> by, std::string_view reason, OutputSink* sink);
+  // Emits json_ as one record of `run` under ce_id_ (both prepared by the caller).
+  void EmitJson(const Run& run, TopicRole role, std::string_view ce_type, int64_t at,
+                OutputSink* sink);
   void SetPacketId(const Run& run, const Packet& p);
   void RescorePending(uint32_t slot, int64_t at, OutputSink* sink);
   void ClosePacket(uint32_t slot, size_t index, int64_t at);
@@ -783,14 +786,7 @@ void Engine::Impl::EmitRevision(const Run& run, Packet& p, Gate gate, TopicRole 
   ce_id_.assign(packet_id_);
   ce_id_.push_back('/');
   AppendInt(&ce_id_, p.revision);
-  OutputRecord record{};
-  record.role = role;
-  record.key = run.run_id;
-  record.value = json_;
-  record.ce_id = ce_id_;
-  record.ce_type = kPacketCeType;
-  record.time_ms = at;
-  sink->Emit(record);
+  EmitJson(run, role, kPacketCeType, at, sink);
   obs_->OnHandoff(Label(run), KindOf(p.cls), p.severity, gate);
   EmitAudit(run, p, action, at, std::nullopt, reason, sink);
 }
@@ -814,12 +810,17 @@ void Engine::Impl::EmitAudit(const Run& run, const Packet& p, AuditAction action
   AppendInt(&ce_id_, p.revision);
   ce_id_.push_back('/');
   ce_id_.append(ToString(action));
+  EmitJson(run, TopicRole::kAudit, kAuditCeType, at, sink);
+}
+
+void Engine::Impl::EmitJson(const Run& run, TopicRole role, std::string_view ce_type, int64_t at,
+                            OutputSink* sink) {
   OutputRecord record{};
-  record.role = TopicRole::kAudit;
+  record.role = role;
   record.key = run.run_id;
   record.value = json_;
   record.ce_id = ce_id_;
-  record.ce_type = kAuditCeType;
+  record.ce_type = ce_type;
   record.time_ms = at;
   sink->Emit(record);
 }
