@@ -456,6 +456,27 @@ def ce_id(topic, value):
     return f"{value['packet_id']}/{value['revision']}"
 
 
+def expected_outputs(replay_records):
+    """Replay's routing and audit records keyed by (topic, ce_id), as the worker must emit them."""
+    return {(r["topic"], ce_id(r["topic"], r["value"])): r
+            for r in replay_records if r["topic"] in ROUTING + [AUDIT]}
+
+
+def assert_outputs_equal_replay(expected, records):
+    """Every expected record is present live, nothing else is, and each equals replay's (all
+    but `source`). Returns the live records by key."""
+    live = {}
+    for r in records:
+        live.setdefault((r.topic, r.headers["ce_id"]), r)
+    missing = set(expected) - set(live)
+    extra = set(live) - set(expected)
+    assert not missing, f"{len(missing)} missing, e.g. {sorted(missing)[:5]}"
+    assert not extra, f"{len(extra)} unexpected, e.g. {sorted(extra)[:5]}"
+    for k, rec in expected.items():
+        assert strip_source(live[k].json()) == strip_source(rec["value"]), (k, live[k].value)
+    return live
+
+
 def packet_records(records):
     """Records on routing topics, as (topic, packet dict, record)."""
     return [(r.topic, r.json(), r) for r in records if r.topic in ROUTING]
