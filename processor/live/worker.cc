@@ -335,7 +335,7 @@ std::unique_ptr<Worker::Partition> Worker::Restore(int32_t p) {
   ChangelogRestore fold;
   if (high > low) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
     rd_kafka_assign(restorer_, list);
     rd_kafka_topic_partition_list_destroy(list);
     auto last_progress = t0;
@@ -381,8 +381,12 @@ std::unique_ptr<Worker::Partition> Worker::Restore(int32_t p) {
   for (const auto& [run_id, state] : fold.runs()) {
     if (!engine.RestoreRun(run_id, state)) ++skipped;
   }
-  part->next_events = RD_KAFKA_OFFSET_BEGINNING;
-  part->next_acks = RD_KAFKA_OFFSET_BEGINNING;
+  // No meta yet: start at the inputs' first offsets. Absolute offsets, not
+  // RD_KAFKA_OFFSET_BEGINNING: librdkafka 2.0.2 resolves a logical offset with a ListOffsets
+  // request per partition and, measured, starts all but the first partition of an assignment
+  // about 500 ms late. If retention moves the start meanwhile, auto.offset.reset=earliest applies.
+  part->next_events = FirstOffset(config_.topics.events, p);
+  part->next_acks = FirstOffset(config_.topics.acks, p);
   if (fold.meta()) {
     if (!engine.RestoreMeta(fold.meta()->engine_meta)) {
       Log(LogLevel::kWarn, "restore meta unreadable", {{"partition", std::to_string(p)}});
@@ -410,6 +414,16 @@ std::unique_ptr<Worker::Partition> Worker::Restore(int32_t p) {
        {"duration_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
   if (metrics_ != nullptr) metrics_->OnRestore(p, seconds, fold.records());
   return part;
+}
+
+int64_t Worker::FirstOffset(const std::string& topic, int32_t p) {
+  int64_t low = 0;
+  int64_t high = 0;
+  if (rd_kafka_query_watermark_offsets(restorer_, topic.c_str(), p, &low, &high, 10000) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return RD_KAFKA_OFFSET_BEGINNING;  // librdkafka looks it up itself
+  }
+  return low;
 }
 
 bool Worker::Rewind() {

@@ -77,6 +77,9 @@ class Worker {
   // value of every key left after the last meta record (see ChangelogRestore::TailKeys).
   // Returns nullptr after logging when the changelog cannot be read.
   std::unique_ptr<Partition> Restore(int32_t p);
+  // The first offset of topic partition p (its low watermark), or RD_KAFKA_OFFSET_BEGINNING when
+  // the broker cannot say.
+  int64_t FirstOffset(const std::string& topic, int32_t p);
   // Restores every owned partition again and seeks the inputs there (after an aborted txn).
   bool Rewind();
 
