@@ -84,6 +84,9 @@ class Worker {
   bool Rewind();
 
   void Handle(rd_kafka_message_t* msg, bool is_acks);
+  // Handles up to kPollBatch records of `queue` (waiting up to timeout_ms for the first);
+  // returns how many.
+  int ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks);
   // Writes changelog + meta for dirty partitions and commits (see the .cc for the order).
   // Returns false on a fatal error.
   bool Commit(bool force);
@@ -97,6 +100,9 @@ class Worker {
   bool ReleaseHeld();
   bool CommitTransaction(rd_kafka_topic_partition_list_t* offsets);
   void CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets);
+  // Logs "caught up" (records and time since the assignment) the first time every owned
+  // partition has reached the end of its events and acks after an assignment.
+  void CheckCaughtUp();
   void FollowWallClock();
   void ReportLag(bool log);
   bool Fatal() const { return fatal_; }
@@ -107,15 +113,23 @@ class Worker {
   Metrics* metrics_;
   bool exactly_once_;
 
-  rd_kafka_t* consumer_ = nullptr;  // group member, subscribed to the events topic
-  rd_kafka_t* acks_ = nullptr;      // assign-only: acks p follows events p
-  rd_kafka_t* restorer_ = nullptr;  // assign-only: reads the changelog on assignment
-  rd_kafka_t* producer_ = nullptr;  // idempotent (at_least_once) or transactional
+  rd_kafka_t* consumer_ = nullptr;              // group member, subscribed to the events topic
+  rd_kafka_t* acks_ = nullptr;                  // assign-only: acks p follows events p
+  rd_kafka_t* restorer_ = nullptr;              // assign-only: reads the changelog on assignment
+  rd_kafka_t* producer_ = nullptr;              // idempotent (at_least_once) or transactional
+  rd_kafka_queue_t* consumer_queue_ = nullptr;  // consumer_'s queue (records and callbacks)
+  rd_kafka_queue_t* acks_queue_ = nullptr;
   std::unique_ptr<KafkaOutputSink> sink_;
   std::vector<rd_kafka_topic_t*> producer_topics_;  // kept so their metadata stays cached
+  std::vector<rd_kafka_topic_t*> consumer_topics_;  // acks_ and restorer_ topics, likewise
 
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
   std::atomic<bool> ready_{false};
+  struct CatchUp {
+    bool active = false;  // assigned, not yet at the end of every input
+    std::chrono::steady_clock::time_point start;
+    int64_t records = 0;  // input records handled since the assignment
+  } catch_up_;
   bool fatal_ = false;
   bool txn_open_ = false;
   // at_least_once: a closed batch whose changelog waits for its outputs' delivery reports.

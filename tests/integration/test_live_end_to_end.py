@@ -2,8 +2,10 @@
 by an external client (confluent_kafka), give the packets `handoffd replay` gives for the same
 input, on the right topics, with CloudEvents headers; an ack on handoff.acks is applied.
 
-Event times are shifted so the scenarios end one second ago: live mode lets the watermark follow
-the wall clock once a partition is caught up, so historical times would fire every timer at once.
+Event times are shifted so the scenarios end one second ago, and the events are produced before
+the worker starts, so it reads them as a backlog: live mode lets the watermark follow the wall
+clock once a partition is caught up, so a scenario spanning ten minutes of event time produced to
+a caught-up worker would be late (its stall timer would fire before its later events arrive).
 """
 
 import calendar
@@ -35,13 +37,12 @@ def main(args):
     assert refund_acks, "the refund-review scenario carries an ack"
 
     with kh.Env(args, partitions=4, name="e2e") as env:
+        env.produce_lines(refund_events + ledger)
+        out = env.collector(kh.OUTPUTS)
         worker = env.worker("e2e-1", guarantee="exactly_once").start()
         worker.wait_ready()
         status, _ = worker.http("/healthz")
         assert status == 200, status
-
-        env.produce_lines(refund_events + ledger)
-        out = env.collector(kh.OUTPUTS)
 
         def has(topic, run_prefix, pred=lambda p: True):
             return lambda recs: any(
