@@ -1,15 +1,112 @@
 #include "processor/live/embedded_broker.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
-#include <memory>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "processor/log.h"
 
 namespace handoffd {
+namespace {
+
+// How often MockWaker checks for a stalled call, and how long topic creation and shutdown may
+// take before the process gives up (the mock calls block without a timeout).
+constexpr std::chrono::milliseconds kWakeInterval{2};
+constexpr std::chrono::seconds kCreateDeadline{15};
+constexpr std::chrono::seconds kStopDeadline{10};
+
+// librdkafka 2.0.2's mock thread serves its ops queue (rd_kafka_mock_topic_create, cluster
+// shutdown) only when its poll(2) returns, and can lose the wake-up of an op: after poll returns
+// it serves the queue and only then drains its wake-up socket, which also swallows the byte
+// written for an op enqueued in between (the caller enqueues its next op as soon as the previous
+// one is answered). That op then waits for the poll's 1 s timeout; about one topic in four
+// did, so 41 topics took 4 to 15 s and tripped the old 15 s watchdog.
+//
+// While a MockWaker lives, its thread watches a progress counter the caller bumps after every
+// mock call; when a call has not finished within kWakeInterval it connects to the mock's
+// listener and closes the connection again. A pending connection keeps the listener readable
+// until the mock accepts it, so the mock's poll returns and it serves its ops queue: a lost
+// wake-up costs at most a few milliseconds. If the calls are still not done by `deadline`, it
+// logs `what` and ends the process, rather than leave a broker that never answers.
+class MockWaker {
+ public:
+  MockWaker(const std::string& bootstrap, std::chrono::seconds deadline, const char* what)
+      : what_(what), deadline_(std::chrono::steady_clock::now() + deadline) {
+    size_t colon = bootstrap.rfind(':');
+    addr_.sin_family = AF_INET;
+    addr_ok_ = colon != std::string::npos &&
+               inet_pton(AF_INET, bootstrap.substr(0, colon).c_str(), &addr_.sin_addr) == 1;
+    if (addr_ok_) addr_.sin_port = htons(static_cast<uint16_t>(std::atoi(&bootstrap[colon + 1])));
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~MockWaker() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  MockWaker(const MockWaker&) = delete;
+  MockWaker& operator=(const MockWaker&) = delete;
+
+  // Call after each mock call returns.
+  void Progress() { done_.fetch_add(1, std::memory_order_relaxed); }
+  int done() const { return done_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run() {
+    int seen = -1;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, kWakeInterval, [this] { return stop_; })) {
+      int now = done();
+      if (now == seen) Poke();
+      seen = now;
+      if (std::chrono::steady_clock::now() > deadline_) {
+        Log(LogLevel::kError, what_,
+            {{"calls_done", std::to_string(now)},
+             {"hint", "librdkafka mock cluster stopped serving its ops queue"}});
+        _exit(1);
+      }
+    }
+  }
+
+  // Opens a TCP connection to the mock's listener and closes it. Waits (briefly) for the
+  // handshake so the connection is in the listener's accept queue before it is closed.
+  void Poke() const {
+    if (!addr_ok_) return;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr_), sizeof addr_) != 0 &&
+        errno == EINPROGRESS) {
+      pollfd pfd = {fd, POLLOUT, 0};
+      poll(&pfd, 1, 100);
+    }
+    close(fd);
+  }
+
+  const char* what_;
+  std::chrono::steady_clock::time_point deadline_;
+  sockaddr_in addr_ = {};
+  bool addr_ok_ = false;
+  std::atomic<int> done_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
 
 std::vector<std::string> AllTopics(const TopicsConfig& t) {
   return {t.events,  t.acks,        t.page,  t.owner_queue, t.tickets, t.decisions,
@@ -17,7 +114,11 @@ std::vector<std::string> AllTopics(const TopicsConfig& t) {
 }
 
 EmbeddedBroker::~EmbeddedBroker() {
-  if (cluster_ != nullptr) rd_kafka_mock_cluster_destroy(cluster_);
+  if (cluster_ != nullptr) {
+    // Shutdown is a mock op too and can lose its wake-up like topic creation.
+    MockWaker waker(bootstrap_, kStopDeadline, "embedded broker hung stopping");
+    rd_kafka_mock_cluster_destroy(cluster_);
+  }
   if (handle_ != nullptr) rd_kafka_destroy(handle_);
 }
 
@@ -39,30 +140,19 @@ bool EmbeddedBroker::Start(const std::vector<std::string>& topics, int32_t parti
     *error = "rd_kafka_mock_cluster_new failed";
     return false;
   }
-  // librdkafka 2.0.2's mock can lose the wake-up of a request sent before its thread is in its
-  // poll loop, and rd_kafka_mock_topic_create then waits forever: give the thread time to start.
-  // If it hangs anyway, fail loudly rather than leave a broker that never answers.
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  auto created = std::make_shared<std::atomic<bool>>(false);
-  std::thread([created] {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (!created->load() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (created->load()) return;
-    Log(LogLevel::kError, "embedded broker hung creating topics (librdkafka mock)");
-    _exit(1);
-  }).detach();
-  for (const std::string& topic : topics) {
-    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, 1);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      *error = "cannot create topic " + topic + ": " + rd_kafka_err2str(err);
-      created->store(true);
-      return false;
+  // Known as soon as the cluster exists (the listener is bound in rd_kafka_mock_cluster_new).
+  bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
+  {
+    MockWaker waker(bootstrap_, kCreateDeadline, "embedded broker hung creating topics");
+    for (const std::string& topic : topics) {
+      rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(cluster_, topic.c_str(), partitions, 1);
+      waker.Progress();
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        *error = "cannot create topic " + topic + ": " + rd_kafka_err2str(err);
+        return false;
+      }
     }
   }
-  created->store(true);
-  bootstrap_ = rd_kafka_mock_cluster_bootstraps(cluster_);
   Log(LogLevel::kInfo, "embedded broker started",
       {{"bootstrap", bootstrap_},
        {"partitions", std::to_string(partitions)},

@@ -19,12 +19,15 @@ namespace handoffd {
 class EmbeddedBroker {
  public:
   EmbeddedBroker() = default;
+  // Stops the mock cluster (same watchdog, 10 s: `embedded broker hung stopping`).
   ~EmbeddedBroker();
   EmbeddedBroker(const EmbeddedBroker&) = delete;
   EmbeddedBroker& operator=(const EmbeddedBroker&) = delete;
 
   // Starts the mock cluster and creates `topics` with `partitions` partitions each.
-  // Returns false and sets *error when librdkafka cannot create the cluster or a topic.
+  // Returns false and sets *error when librdkafka cannot create the cluster or a topic. The
+  // mock's calls cannot time out: if it stops answering for 15 s, this logs
+  // `embedded broker hung creating topics` and ends the process with exit code 1.
   bool Start(const std::vector<std::string>& topics, int32_t partitions, std::string* error);
 
   // "127.0.0.1:port"; valid after a successful Start.

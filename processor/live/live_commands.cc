@@ -88,6 +88,38 @@ int Guarded(const char* command, Fn fn) {
   }
 }
 
+std::string PartitionCount(int32_t count) {
+  return count == CoPartitioning::kMissing ? "missing" : std::to_string(count);
+}
+
+// The worker joins events, acks and state partition p: with different counts, some runs' acks or
+// state sit in a partition no worker reads with them. Logs one line naming the three topics and
+// their counts and returns false when they differ, a topic is missing or metadata is unreadable.
+bool CheckCoPartitioned(const Config& config, const std::string& bootstrap, bool real_cluster) {
+  // A topic created a moment ago on a real cluster may not be in every broker's metadata yet;
+  // the embedded broker created its topics before returning.
+  const int missing_grace_ms = real_cluster ? 5000 : 0;
+  CoPartitioning counts;
+  std::string error;
+  if (!ReadCoPartitioning(config, bootstrap, 15000, missing_grace_ms, &counts, &error)) {
+    Log(LogLevel::kError, "cannot check topic partitions", {{"error", error}});
+    return false;
+  }
+  if (counts.ok()) return true;
+  Log(LogLevel::kError, "topics not co-partitioned",
+      {{"events", PartitionCount(counts.events)},
+       {"acks", PartitionCount(counts.acks)},
+       {"state", PartitionCount(counts.state)},
+       {"events_topic", config.topics.events},
+       {"acks_topic", config.topics.acks},
+       {"state_topic", config.topics.state},
+       {"hint",
+        "topics.events, topics.acks and topics.state need the same partition count (partition p "
+        "of each holds the same runs); handoffd topics create makes missing ones with "
+        "kafka.partitions"}});
+  return false;
+}
+
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -110,6 +142,7 @@ int RunCommand(const std::vector<std::string>& args) {
       // Not fatal: the account may lack CreateTopics rights while the topics exist.
       Log(LogLevel::kWarn, "topic creation skipped", {{"error", error}});
     }
+    if (!CheckCoPartitioned(config, bootstrap, broker == nullptr)) return 1;
 
     prometheus::Registry registry;
     Metrics metrics(registry, config);

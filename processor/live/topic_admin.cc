@@ -1,7 +1,9 @@
 #include "processor/live/topic_admin.h"
 
+#include <chrono>
 #include <memory>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "processor/live/embedded_broker.h"
@@ -93,6 +95,44 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
   rd_kafka_queue_destroy(queue);
   for (auto* t : wanted) rd_kafka_NewTopic_destroy(t);
   return ok;
+}
+
+bool ReadCoPartitioning(const Config& config, const std::string& bootstrap, int timeout_ms,
+                        int missing_grace_ms, CoPartitioning* out, std::string* error) {
+  rd_kafka_conf_t* conf = MakeKafkaConf(config, bootstrap, {}, error);
+  if (conf == nullptr) return false;
+  char errstr[512];
+  // A consumer handle: librdkafka's producers ask brokers to auto-create unknown topics.
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    *error = std::string("cannot create metadata client: ") + errstr;
+    return false;
+  }
+  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> guard(rk, rd_kafka_destroy);
+
+  auto grace_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(missing_grace_ms);
+  for (;;) {
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, nullptr, &md, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      *error = std::string("cannot read cluster metadata: ") + rd_kafka_err2str(err);
+      return false;
+    }
+    *out = CoPartitioning{};
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const rd_kafka_metadata_topic_t& t = md->topics[i];
+      if (t.err != RD_KAFKA_RESP_ERR_NO_ERROR || t.partition_cnt <= 0) continue;
+      if (t.topic == config.topics.events) out->events = t.partition_cnt;
+      if (t.topic == config.topics.acks) out->acks = t.partition_cnt;
+      if (t.topic == config.topics.state) out->state = t.partition_cnt;
+    }
+    rd_kafka_metadata_destroy(md);
+    bool missing = out->events == CoPartitioning::kMissing ||
+                   out->acks == CoPartitioning::kMissing || out->state == CoPartitioning::kMissing;
+    if (!missing || std::chrono::steady_clock::now() >= grace_end) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
 }
 
 }  // namespace handoffd

@@ -1,8 +1,10 @@
 // Creates handoffd's topics on a real cluster with the Kafka admin API: partitions and
 // replication from config (kafka.partitions, kafka.replication_factor), cleanup.policy=compact
-// for the state changelog. Existing topics are left as they are. Start-up only.
+// for the state changelog; and checks that the worker's per-partition topics are co-partitioned.
+// Existing topics are left as they are. Start-up only.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "config/config.h"
@@ -15,5 +17,26 @@ namespace handoffd {
 // exists"). Do not call against the embedded broker (the mock times out on CreateTopics).
 bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int timeout_ms,
                          std::string* error);
+
+// Partition counts of the three topics the worker joins per partition: events partition p, acks
+// partition p and state partition p hold the same runs. kMissing when the cluster lacks a topic.
+struct CoPartitioning {
+  static constexpr int32_t kMissing = -1;
+  int32_t events = kMissing;
+  int32_t acks = kMissing;
+  int32_t state = kMissing;
+
+  // True when all three exist with the same number of partitions.
+  bool ok() const { return events > 0 && events == acks && events == state; }
+};
+
+// Reads the partition counts of config.topics.{events,acks,state} from `bootstrap`'s metadata
+// (all topics, so the request never auto-creates one), using config.kafka.properties for
+// security settings. A missing topic is asked for again every 500 ms for up to
+// `missing_grace_ms` (a topic created a moment ago may not be in every broker's metadata yet).
+// Returns false and sets *error when the metadata cannot be read within `timeout_ms`; a missing
+// topic or a different count is not an error here but a value in *out.
+bool ReadCoPartitioning(const Config& config, const std::string& bootstrap, int timeout_ms,
+                        int missing_grace_ms, CoPartitioning* out, std::string* error);
 
 }  // namespace handoffd

@@ -213,37 +213,39 @@ class Worker:
 class Env:
     """A broker plus helpers; use as a context manager so everything stops at the end."""
 
-    def __init__(self, args, partitions=4, name="live"):
+    def __init__(self, args, partitions=4, name="live", start_broker=True):
+        """start_broker=False: no `handoffd broker`; call use_broker() with an address later."""
         self.handoffd = os.path.abspath(args.handoffd)
         self.source_dir = os.path.abspath(args.source_dir)
         self.keep = args.keep
         self.tmp = tempfile.mkdtemp(prefix=f"handoffd-{name}-")
         self.config = os.path.join(self.source_dir, "tests", "data", "test-catalog.yaml")
         self.partitions = partitions
+        self.bootstrap = None
+        if start_broker:
+            self._start_broker(partitions)
+
+    def _start_broker(self, partitions):
         bootstrap_file = os.path.join(self.tmp, "bootstrap")
-        # librdkafka 2.0.2's mock can hang while creating topics; handoffd broker then exits
-        # with an error after 15 s. One retry keeps that rare event from failing a test.
-        for attempt in range(2):
-            logf = open(os.path.join(self.tmp, "broker.log"), "a")
-            self.broker = subprocess.Popen(
-                [self.handoffd, "broker", "--partitions", str(partitions), "--bootstrap-file",
-                 bootstrap_file], stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-            logf.close()
-            _processes.append(self.broker)
-            deadline = time.time() + 20
-            while not os.path.exists(bootstrap_file):
-                if self.broker.poll() is not None or time.time() > deadline:
-                    break
-                time.sleep(0.05)
-            if os.path.exists(bootstrap_file):
-                break
-            _kill_all()
-            if attempt == 1:
+        logf = open(os.path.join(self.tmp, "broker.log"), "a")
+        self.broker = subprocess.Popen(
+            [self.handoffd, "broker", "--partitions", str(partitions), "--bootstrap-file",
+             bootstrap_file], stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        logf.close()
+        _processes.append(self.broker)
+        deadline = time.time() + 20
+        while not os.path.exists(bootstrap_file):
+            if self.broker.poll() is not None or time.time() > deadline:
                 raise AssertionError("handoffd broker did not start: " +
                                      open(os.path.join(self.tmp, "broker.log")).read())
+            time.sleep(0.05)
         with open(bootstrap_file) as f:
-            self.bootstrap = f.read().strip()
+            self.use_broker(f.read().strip())
         log(f"broker at {self.bootstrap}, {partitions} partitions, logs in {self.tmp}")
+
+    def use_broker(self, bootstrap):
+        """Talks to the broker at `bootstrap` from now on (produce, collector, worker)."""
+        self.bootstrap = bootstrap
         self._producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5, "log_level": 0,
                                    "enable.idempotence": True})
 

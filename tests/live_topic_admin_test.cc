@@ -1,0 +1,95 @@
+// Topic administration: the co-partitioning check the worker runs at start, against the
+// embedded broker (the mock auto-creates an unknown topic, with its own default partition count,
+// when a producer asks for its metadata: the way a state topic ends up with the wrong count).
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "processor/live/embedded_broker.h"
+#include "processor/live/topic_admin.h"
+
+namespace handoffd {
+namespace {
+
+class LiveTopicAdmin : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = DefaultConfig();
+    std::string error;
+    ASSERT_TRUE(broker_.Start(AllTopics(config_.topics), 8, &error)) << error;
+  }
+
+  // Has the cluster auto-create `topic` with its default partition count; returns that count.
+  int AutoCreate(const std::string& topic) {
+    char errstr[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", broker_.bootstrap().c_str(), errstr,
+                      sizeof errstr);
+    rd_kafka_conf_set(conf, "log_level", "0", errstr, sizeof errstr);
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> guard(rk, rd_kafka_destroy);
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    const rd_kafka_metadata_t* md = nullptr;
+    int count = -1;
+    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        count = md->topics[0].partition_cnt;
+      }
+      rd_kafka_metadata_destroy(md);
+    }
+    rd_kafka_topic_destroy(rkt);
+    return count;
+  }
+
+  Config config_;
+  EmbeddedBroker broker_;
+};
+
+TEST_F(LiveTopicAdmin, TopicsCreatedTogetherAreCoPartitioned) {
+  CoPartitioning counts;
+  std::string error;
+  ASSERT_TRUE(ReadCoPartitioning(config_, broker_.bootstrap(), 10000, 0, &counts, &error)) << error;
+  EXPECT_EQ(counts.events, 8);
+  EXPECT_EQ(counts.acks, 8);
+  EXPECT_EQ(counts.state, 8);
+  EXPECT_TRUE(counts.ok());
+}
+
+TEST_F(LiveTopicAdmin, AutoCreatedStateTopicWithOtherCountIsReported) {
+  int auto_count = AutoCreate("auto.created.state");
+  ASSERT_GT(auto_count, 0);
+  ASSERT_NE(auto_count, 8) << "the mock's default partition count must differ for this test";
+  config_.topics.state = "auto.created.state";
+  CoPartitioning counts;
+  std::string error;
+  ASSERT_TRUE(ReadCoPartitioning(config_, broker_.bootstrap(), 10000, 0, &counts, &error)) << error;
+  EXPECT_EQ(counts.events, 8);
+  EXPECT_EQ(counts.acks, 8);
+  EXPECT_EQ(counts.state, auto_count);
+  EXPECT_FALSE(counts.ok());
+}
+
+TEST_F(LiveTopicAdmin, MissingTopicIsReportedAndNotCreated) {
+  config_.topics.acks = "never.created.acks";
+  CoPartitioning counts;
+  std::string error;
+  ASSERT_TRUE(ReadCoPartitioning(config_, broker_.bootstrap(), 10000, 0, &counts, &error)) << error;
+  EXPECT_EQ(counts.acks, CoPartitioning::kMissing);
+  EXPECT_EQ(counts.events, 8);
+  EXPECT_FALSE(counts.ok());
+  // Asking did not auto-create it.
+  ASSERT_TRUE(ReadCoPartitioning(config_, broker_.bootstrap(), 10000, 0, &counts, &error)) << error;
+  EXPECT_EQ(counts.acks, CoPartitioning::kMissing);
+}
+
+TEST_F(LiveTopicAdmin, UnreachableClusterIsAnError) {
+  CoPartitioning counts;
+  std::string error;
+  // Port 1 on loopback: nothing listens there.
+  EXPECT_FALSE(ReadCoPartitioning(config_, "127.0.0.1:1", 500, 0, &counts, &error));
+  EXPECT_NE(error.find("metadata"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace handoffd
