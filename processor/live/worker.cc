@@ -811,9 +811,9 @@ int Worker::Run(const std::atomic<bool>& stop) {
     int handled = 0;
     // When idle, block briefly on the events consumer (the rebalance callback runs in there);
     // acks are then polled without waiting, so an ack waits at most one such pause.
-    // One queue lock per batch instead of one per record (rd_kafka_consumer_poll): under a
-    // backlog the fetch thread enqueues while this thread dequeues, and per-record locking was
-    // measured as futex waits in this thread's profile. Rebalance callbacks are served inside.
+    // In batches: one call into librdkafka per batch instead of per record. With a timeout the
+    // call waits until the batch is full or the timeout passes, so it is 2 ms, and only when
+    // idle (it bounds the extra latency). Rebalance callbacks are served inside the call.
     handled += ConsumeBatch(consumer_queue_, idle ? 2 : 0, false);
     handled += ConsumeBatch(acks_queue_, 0, true);
     idle = handled == 0;
