@@ -261,10 +261,13 @@ void Worker::Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
   ready_ = false;
   auto t0 = Clock::now();
   rd_kafka_topic_partition_list_t* acks = rd_kafka_topic_partition_list_new(parts->cnt);
+  std::vector<int32_t> ps;
+  for (int i = 0; i < parts->cnt; ++i) ps.push_back(parts->elems[i].partition);
+  std::map<int32_t, std::unique_ptr<Partition>> restored = Restore(ps);
   for (int i = 0; i < parts->cnt; ++i) {
     rd_kafka_topic_partition_t& tp = parts->elems[i];
     int32_t p = tp.partition;
-    std::unique_ptr<Partition> part = Restore(p);
+    std::unique_ptr<Partition> part = std::move(restored[p]);
     if (part == nullptr) {
       fatal_ = true;  // Run() exits; a restart tries again
       tp.offset = RD_KAFKA_OFFSET_END;
@@ -341,58 +344,85 @@ void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool
   }
 }
 
-std::unique_ptr<Worker::Partition> Worker::Restore(int32_t p) {
+std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
+    const std::vector<int32_t>& ps) {
   auto t0 = Clock::now();
   const std::string& topic = config_.topics.state;
-  int64_t low = 0;
-  int64_t high = 0;
-  rd_kafka_resp_err_t err =
-      rd_kafka_query_watermark_offsets(restorer_, topic.c_str(), p, &low, &high, 10000);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    Log(LogLevel::kError, "restore failed",
-        {{"partition", std::to_string(p)}, {"topic", topic}, {"error", rd_kafka_err2str(err)}});
-    return nullptr;
+  std::map<int32_t, std::unique_ptr<Partition>> restored;
+  // All partitions are read together, through one assignment: a rebalance that moves many
+  // partitions costs one read of the largest, not the sum of all of them.
+  std::map<int32_t, ChangelogRestore> folds;
+  std::map<int32_t, int64_t> ends;  // partitions still being read: their end offsets
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
+  for (int32_t p : ps) {
+    int64_t low = 0;
+    int64_t high = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(restorer_, topic.c_str(), p, &low, &high, 10000);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Log(LogLevel::kError, "restore failed",
+          {{"partition", std::to_string(p)}, {"topic", topic}, {"error", rd_kafka_err2str(err)}});
+      continue;
+    }
+    folds[p];
+    if (high > low) {
+      ends[p] = high;
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
+    }
   }
-  ChangelogRestore fold;
-  if (high > low) {
-    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
+  if (list->cnt > 0) {
     rd_kafka_assign(restorer_, list);
-    rd_kafka_topic_partition_list_destroy(list);
     auto last_progress = t0;
-    bool done = false;
-    while (!done) {
+    while (!ends.empty()) {
       if (SecondsSince(t0) * 1000 > kRestoreTimeoutMs) {
-        Log(LogLevel::kError, "restore timed out",
-            {{"partition", std::to_string(p)}, {"records", std::to_string(fold.records())}});
-        rd_kafka_assign(restorer_, nullptr);
-        return nullptr;
+        for (const auto& [p, end] : ends) {
+          Log(LogLevel::kError, "restore timed out",
+              {{"partition", std::to_string(p)},
+               {"records", std::to_string(folds[p].records())},
+               {"end_offset", std::to_string(end)}});
+          folds.erase(p);
+        }
+        break;
       }
       rd_kafka_message_t* msg = rd_kafka_consumer_poll(restorer_, 200);
-      if (msg == nullptr) continue;
-      if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        done = true;
-      } else if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Log(LogLevel::kWarn, "restore read error",
-            {{"partition", std::to_string(p)}, {"error", rd_kafka_message_errstr(msg)}});
-      } else {
-        fold.Add(std::string_view(static_cast<const char*>(msg->key), msg->key_len),
-                 std::string_view(static_cast<const char*>(msg->payload), msg->len));
-        // Transaction markers occupy offsets too, so end-of-partition is the usual stop.
-        done = msg->offset >= high - 1;
+      if (msg != nullptr) {
+        auto it = ends.find(msg->partition);
+        if (it == ends.end()) {
+          // Already complete (or not ours): nothing to do.
+        } else if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          ends.erase(it);
+        } else if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          Log(LogLevel::kWarn, "restore read error",
+              {{"partition", std::to_string(msg->partition)},
+               {"error", rd_kafka_message_errstr(msg)}});
+        } else {
+          folds[msg->partition].Add(
+              std::string_view(static_cast<const char*>(msg->key), msg->key_len),
+              std::string_view(static_cast<const char*>(msg->payload), msg->len));
+          // Transaction markers occupy offsets too, so end-of-partition is the usual stop.
+          if (msg->offset >= it->second - 1) ends.erase(it);
+        }
+        rd_kafka_message_destroy(msg);
       }
-      rd_kafka_message_destroy(msg);
       if (Clock::now() - last_progress > std::chrono::seconds(2)) {
         last_progress = Clock::now();
+        int64_t records = 0;
+        for (const auto& [p, fold] : folds) records += fold.records();
         Log(LogLevel::kInfo, "restore progress",
-            {{"partition", std::to_string(p)},
-             {"records", std::to_string(fold.records())},
-             {"end_offset", std::to_string(high)}});
+            {{"partitions_left", std::to_string(ends.size())},
+             {"records", std::to_string(records)}});
       }
     }
     rd_kafka_assign(restorer_, nullptr);
   }
+  rd_kafka_topic_partition_list_destroy(list);
+  for (auto& [p, fold] : folds) restored[p] = BuildPartition(p, fold, SecondsSince(t0));
+  return restored;
+}
 
+std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const ChangelogRestore& fold,
+                                                          double seconds) {
   auto part = std::make_unique<Partition>();
   part->id = p;
   if (metrics_ != nullptr) part->observer = metrics_->NewPartitionObserver();
@@ -423,7 +453,6 @@ std::unique_ptr<Worker::Partition> Worker::Restore(int32_t p) {
     sink_->PutState(p, key, it == fold.runs().end() ? std::string_view() : it->second);
   }
   part->dirty = !tail.empty();
-  double seconds = SecondsSince(t0);
   Log(LogLevel::kInfo, "partition restored",
       {{"partition", std::to_string(p)},
        {"records", std::to_string(fold.records())},
@@ -451,8 +480,11 @@ bool Worker::Rewind() {
   rd_kafka_topic_partition_list_t* events = rd_kafka_topic_partition_list_new(4);
   rd_kafka_topic_partition_list_t* acks = rd_kafka_topic_partition_list_new(4);
   bool ok = true;
+  std::vector<int32_t> ps;
+  for (const auto& [p, part] : partitions_) ps.push_back(p);
+  std::map<int32_t, std::unique_ptr<Partition>> restored = Restore(ps);
   for (auto& [p, part] : partitions_) {
-    std::unique_ptr<Partition> fresh = Restore(p);
+    std::unique_ptr<Partition> fresh = std::move(restored[p]);
     if (fresh == nullptr) {
       ok = false;
       break;

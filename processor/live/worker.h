@@ -73,10 +73,14 @@ class Worker {
   void Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts);
   void Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool lost);
 
-  // Reads state partition p from the beginning and builds its Pipeline. Re-writes the committed
-  // value of every key left after the last meta record (see ChangelogRestore::TailKeys).
-  // Returns nullptr after logging when the changelog cannot be read.
-  std::unique_ptr<Partition> Restore(int32_t p);
+  // Reads state partitions `ps` from their beginnings, all through one assignment, and builds
+  // their Pipelines. Re-writes the committed value of every key left after the last meta record
+  // (see ChangelogRestore::TailKeys). A partition whose changelog cannot be read (error, or not
+  // read to its end within the restore timeout) is missing from the result, after a log line.
+  std::map<int32_t, std::unique_ptr<Partition>> Restore(const std::vector<int32_t>& ps);
+  // Builds partition p's Pipeline from its folded changelog; `seconds` is the read's duration.
+  std::unique_ptr<Partition> BuildPartition(int32_t p, const ChangelogRestore& fold,
+                                            double seconds);
   // The first offset of topic partition p (its low watermark), or RD_KAFKA_OFFSET_BEGINNING when
   // the broker cannot say.
   int64_t FirstOffset(const std::string& topic, int32_t p);
