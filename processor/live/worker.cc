@@ -232,6 +232,12 @@ void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* 
   auto* self = static_cast<Worker*>(opaque);
   if (self->sink_ != nullptr) self->sink_->OnDelivered(msg->_private);
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // Purged by rd_kafka_abort_transaction (the worker never purges otherwise): records of a
+  // transaction aborted on purpose, processed again after the rewind. Counting them would fail
+  // the next, healthy transaction.
+  if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    return;
+  }
   std::string topic(MessageTopic(msg));
   Log(LogLevel::kError, "delivery failed",
       {{"topic", topic},
