@@ -318,6 +318,7 @@ void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool
   } else if (lost && exactly_once_ && txn_open_) {
     // The partitions may already belong to another member: our open transaction must not land.
     LogError(rd_kafka_abort_transaction(producer_, -1), "abort transaction failed");
+    sink_->TakeFailures();  // the aborted records' failures: their input is processed again
     txn_open_ = false;
     rewind = true;
   }
@@ -532,6 +533,7 @@ bool Worker::Commit(bool force) {
     if (exactly_once_) {
       if (txn_open_) {
         LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+        sink_->TakeFailures();  // the aborted records' failures: their input is processed again
       }
       txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
       if (txn_open_ && Rewind()) return false;
@@ -727,6 +729,9 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
   }
   // Abort, then rewind every partition to its last committed changelog batch.
   LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+  // Failures of the aborted records (refused at produce time, failed or purged; the abort
+  // serves their delivery reports) would fail the next transaction: its input is read again.
+  sink_->TakeFailures();
   txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
   if (!txn_open_ || !Rewind()) fatal_ = true;
   return false;
