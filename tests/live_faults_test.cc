@@ -67,7 +67,8 @@ class RunSource {
  public:
   explicit RunSource(uint32_t seed) : rng_(seed) {}
 
-  std::vector<Input> Events(const std::string& prefix, int runs, int late) {
+  // `failures` false: every run succeeds, so the events produce no output at all.
+  std::vector<Input> Events(const std::string& prefix, int runs, int late, bool failures = true) {
     struct Active {
       std::string run_id;
       std::vector<std::string> events;  // JSON members without the braces and, mostly, ts
@@ -79,7 +80,7 @@ class RunSource {
     int late_left = late;
     while (started < runs || !active.empty()) {
       while (started < runs && active.size() < 16) {
-        bool fail = late_left > 0 || rng_() % 3 == 0;
+        bool fail = late_left > 0 || (failures && rng_() % 3 == 0);
         std::string run_id = prefix + "-" + std::to_string(++started);
         active.push_back({run_id, Script(run_id, fail, late_left-- > 0)});
       }
@@ -587,30 +588,44 @@ TEST_F(LiveFaultsTest, AbortedTransactionIsRewoundAndNoOutputIsLostOrDifferent) 
   EXPECT_EQ(worker->Stop(), 0);
 }
 
+// Commit's abort paths with a rewind that reads input again: a transaction whose partitions
+// cannot be added to it (AddPartitionsToTxn refused) can write nothing, so it is aborted and the
+// input since the last committed batch is processed again.
 TEST_F(LiveFaultsTest, TransactionThatCannotWriteIsAbortedAndItsInputProcessedAgain) {
   Configure("exactly_once");
   auto worker = StartWorker();
   SendEvents(runs_.Events("tx-a", 120, 3));
   ASSERT_TRUE(WaitCommitted());
+  auto refuse_next_partitions = [&] {
+    ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(
+                  broker_.cluster(), kBrokerId, kApiAddPartitionsToTxn, 1,
+                  RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 0),
+              RD_KAFKA_RESP_ERR_NO_ERROR);
+  };
 
-  // The next transaction cannot add its output partitions: its outputs are never written, the
-  // transaction must be aborted and its input processed again from the last committed batch.
-  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(
-                broker_.cluster(), kBrokerId, kApiAddPartitionsToTxn, 1,
-                RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, 0),
-            RD_KAFKA_RESP_ERR_NO_ERROR);
-  SendEvents(runs_.Events("tx-b", 120, 3));
+  // Input without outputs: the transaction's first partitions are the changelog's, refused; the
+  // changelog records fail and the commit is aborted.
+  refuse_next_partitions();
+  SendEvents(runs_.Events("tx-b", 60, 0, /*failures=*/false));
   ASSERT_TRUE(WaitErrorsConsumed(kApiAddPartitionsToTxn));
   EXPECT_TRUE(WaitMetric("handoffd_commit_failures_total", 1));
   EXPECT_TRUE(WaitMetric("handoffd_restore_duration_seconds", 2 * kPartitions));
+  ASSERT_TRUE(WaitCommitted());
+
+  // Input with outputs: the outputs' partitions are refused, the outputs are never written.
+  refuse_next_partitions();
+  SendEvents(runs_.Events("tx-c", 120, 3));
+  ASSERT_TRUE(WaitErrorsConsumed(kApiAddPartitionsToTxn));
+  EXPECT_TRUE(WaitMetric("handoffd_commit_failures_total", 2));
+  EXPECT_TRUE(WaitMetric("handoffd_restore_duration_seconds", 3 * kPartitions));
   ASSERT_TRUE(WaitCommitted());
 
   SendAcks(Acks(runs_.failed_runs()));
   ASSERT_TRUE(WaitCommitted());
   ExpectOutputsEqualReplay();
   ExpectMetaOffsetsNeverGoBack();
-  // One failed commit: the aborted transaction's purged records do not fail the next one.
-  EXPECT_EQ(MetricValue("handoffd_commit_failures_total"), 1);
+  // One failed commit per fault: what failed in an aborted transaction does not fail the next.
+  EXPECT_EQ(MetricValue("handoffd_commit_failures_total"), 2);
   EXPECT_EQ(worker->Stop(), 0);
 }
 
