@@ -33,6 +33,10 @@ class EmbeddedBroker {
   // "127.0.0.1:port"; valid after a successful Start.
   const std::string& bootstrap() const { return bootstrap_; }
 
+  // The mock cluster, for tests that inject faults (rd_kafka_mock_push_request_errors, ...).
+  // Valid after a successful Start, owned by the broker.
+  rd_kafka_mock_cluster_t* cluster() const { return cluster_; }
+
  private:
   rd_kafka_t* handle_ = nullptr;  // the mock cluster lives inside this producer handle
   rd_kafka_mock_cluster_t* cluster_ = nullptr;

@@ -232,6 +232,12 @@ void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* 
   auto* self = static_cast<Worker*>(opaque);
   if (self->sink_ != nullptr) self->sink_->OnDelivered(msg->_private);
   if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  // Purged by rd_kafka_abort_transaction (the worker never purges otherwise): records of a
+  // transaction aborted on purpose, processed again after the rewind. Counting them would fail
+  // the next, healthy transaction.
+  if (msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE || msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
+    return;
+  }
   std::string topic(MessageTopic(msg));
   Log(LogLevel::kError, "delivery failed",
       {{"topic", topic},
@@ -315,6 +321,7 @@ void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool
   } else if (lost && exactly_once_ && txn_open_) {
     // The partitions may already belong to another member: our open transaction must not land.
     LogError(rd_kafka_abort_transaction(producer_, -1), "abort transaction failed");
+    sink_->TakeFailures();  // the aborted records' failures: their input is processed again
     txn_open_ = false;
     rewind = true;
   }
@@ -558,6 +565,7 @@ bool Worker::Commit(bool force) {
     if (exactly_once_) {
       if (txn_open_) {
         LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+        sink_->TakeFailures();  // the aborted records' failures: their input is processed again
       }
       txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
       if (txn_open_ && Rewind()) return false;
@@ -753,6 +761,9 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
   }
   // Abort, then rewind every partition to its last committed changelog batch.
   LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+  // Failures of the aborted records (refused at produce time, failed or purged; the abort
+  // serves their delivery reports) would fail the next transaction: its input is read again.
+  sink_->TakeFailures();
   txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
   if (!txn_open_ || !Rewind()) fatal_ = true;
   return false;
