@@ -3,6 +3,7 @@
 // Secrets must never be passed as values; callers log key names only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -22,5 +23,32 @@ bool LogEnabled(LogLevel level);
 using LogField = std::pair<std::string_view, std::string>;
 
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
+
+// Bounds a line that can repeat per record (a refused produce request fails every record in it)
+// to one per `interval`; the lines left out are counted and reported by the next one.
+// Not thread-safe: one limiter per thread.
+class LogLimiter {
+ public:
+  explicit LogLimiter(std::chrono::steady_clock::duration interval) : interval_(interval) {}
+  // True when a line may be written now; *suppressed is then the number of lines left out
+  // since the last one written (log it as a field).
+  bool Allow(std::chrono::steady_clock::time_point now, int64_t* suppressed) {
+    if (written_ && now - last_ < interval_) {
+      ++suppressed_;
+      return false;
+    }
+    written_ = true;
+    last_ = now;
+    *suppressed = suppressed_;
+    suppressed_ = 0;
+    return true;
+  }
+
+ private:
+  std::chrono::steady_clock::duration interval_;
+  std::chrono::steady_clock::time_point last_{};
+  bool written_ = false;
+  int64_t suppressed_ = 0;
+};
 
 }  // namespace handoffd

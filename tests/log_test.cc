@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 
 namespace handoffd {
@@ -33,6 +34,21 @@ TEST(LogTest, LinesBelowTheLevelAreDropped) {
 
 TEST(LogTest, EmptyValuesAreWrittenAsEmptyQuotes) {
   EXPECT_NE(Capture(LogLevel::kInfo, "x", {{"k", ""}}).find(" k=\"\""), std::string::npos);
+}
+
+TEST(LogTest, LimiterWritesOneLinePerIntervalAndCountsTheRest) {
+  using std::chrono::milliseconds;
+  LogLimiter limiter(milliseconds(1000));
+  const auto t0 = std::chrono::steady_clock::time_point() + std::chrono::hours(1);
+  int64_t suppressed = -1;
+  ASSERT_TRUE(limiter.Allow(t0, &suppressed));
+  EXPECT_EQ(suppressed, 0);
+  for (int i = 0; i < 89; ++i) EXPECT_FALSE(limiter.Allow(t0 + milliseconds(10 * i), &suppressed));
+  ASSERT_TRUE(limiter.Allow(t0 + milliseconds(1000), &suppressed));
+  EXPECT_EQ(suppressed, 89);  // the next line written says how many were left out
+  EXPECT_FALSE(limiter.Allow(t0 + milliseconds(1500), &suppressed));
+  ASSERT_TRUE(limiter.Allow(t0 + milliseconds(2100), &suppressed));
+  EXPECT_EQ(suppressed, 1);
 }
 
 }  // namespace

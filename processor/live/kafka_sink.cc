@@ -72,7 +72,13 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
     }
     // Unknown topic, fatal producer error, ...: the record is lost to this batch; the delivery
     // failure makes the commit fail, so the input is reprocessed after a restart.
-    Log(LogLevel::kError, "produce failed", {{"topic", topic}, {"error", rd_kafka_err2str(err)}});
+    int64_t suppressed = 0;
+    if (produce_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+      Log(LogLevel::kError, "produce failed",
+          {{"topic", topic},
+           {"error", rd_kafka_err2str(err)},
+           {"suppressed", std::to_string(suppressed)}});
+    }
     if (metrics_ != nullptr) metrics_->OnDeliveryFailure(topic);
     if (headers != nullptr) rd_kafka_headers_destroy(headers);
     failures_.fetch_add(1);

@@ -15,6 +15,7 @@
 
 #include "config/config.h"
 #include "processor/engine.h"
+#include "processor/log.h"
 #include "processor/output.h"
 
 namespace handoffd {
@@ -68,7 +69,8 @@ class KafkaOutputSink : public OutputSink {
   int64_t input_time_ms_ = 0;
   int64_t produced_ = 0;
   int64_t epoch_ = 0;
-  std::map<int64_t, int64_t> in_flight_;  // epoch -> records without a delivery report
+  std::map<int64_t, int64_t> in_flight_;             // epoch -> records without a delivery report
+  LogLimiter produce_log_{std::chrono::seconds(1)};  // one "produce failed" line per second
   std::atomic<int64_t> failures_{0};
 };
 

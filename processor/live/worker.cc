@@ -239,10 +239,14 @@ void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* 
     return;
   }
   std::string topic(MessageTopic(msg));
-  Log(LogLevel::kError, "delivery failed",
-      {{"topic", topic},
-       {"partition", std::to_string(msg->partition)},
-       {"error", rd_kafka_err2str(msg->err)}});
+  int64_t suppressed = 0;
+  if (self->delivery_log_.Allow(Clock::now(), &suppressed)) {
+    Log(LogLevel::kError, "delivery failed",
+        {{"topic", topic},
+         {"partition", std::to_string(msg->partition)},
+         {"error", rd_kafka_err2str(msg->err)},
+         {"suppressed", std::to_string(suppressed)}});
+  }
   if (self->sink_ != nullptr) self->sink_->AddFailure();
   if (self->metrics_ != nullptr) self->metrics_->OnDeliveryFailure(topic);
 }
@@ -314,6 +318,18 @@ void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool
       return false;
     };
     std::erase_if(held_->records, revoked);
+  }
+  if (lost) {
+    // Nor may their group offsets: they would move the new owner's committed offsets back
+    // (only lag tools read them, but those would be wrong).
+    for (rd_kafka_topic_partition_list_t* offsets :
+         {held_ != nullptr ? held_->offsets : nullptr, pending_group_offsets_}) {
+      if (offsets == nullptr) continue;
+      for (int i = 0; i < parts->cnt; ++i) {
+        rd_kafka_topic_partition_list_del(offsets, config_.topics.events.c_str(),
+                                          parts->elems[i].partition);
+      }
+    }
   }
   if (!lost && !fatal_) {
     // Commit the revoked partitions' batch (and everyone else's) before giving them away.
@@ -741,19 +757,22 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
     error = rd_kafka_send_offsets_to_transaction(producer_, offsets, cgmd, timeout_ms);
     rd_kafka_consumer_group_metadata_destroy(cgmd);
   }
-  for (int attempt = 0; error == nullptr && attempt < 3; ++attempt) {
+  constexpr int kCommitAttempts = 3;
+  for (int attempt = 1; error == nullptr; ++attempt) {
     error = rd_kafka_commit_transaction(producer_, timeout_ms);
-    if (error == nullptr) break;
-    if (!rd_kafka_error_is_retriable(error)) break;
+    if (error == nullptr) {
+      txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
+      if (!txn_open_) fatal_ = true;
+      return txn_open_;
+    }
+    if (!rd_kafka_error_is_retriable(error) || attempt == kCommitAttempts) break;
     LogError(error, "commit transaction retry");
     error = nullptr;
   }
-  if (error == nullptr) {
-    txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
-    if (!txn_open_) fatal_ = true;
-    return txn_open_;
-  }
-  bool abortable = rd_kafka_error_txn_requires_abort(error) != 0;
+  // Still retriable after the last attempt (e.g. timed out): the transaction may still be
+  // aborted, and the input is read again after the rewind.
+  bool abortable =
+      rd_kafka_error_txn_requires_abort(error) != 0 || rd_kafka_error_is_retriable(error) != 0;
   LogError(error, "transaction failed");
   if (!abortable) {
     fatal_ = true;

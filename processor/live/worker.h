@@ -22,6 +22,7 @@
 #include "config/config.h"
 #include "processor/live/changelog.h"
 #include "processor/live/kafka_sink.h"
+#include "processor/log.h"
 #include "processor/pipeline.h"
 
 namespace handoffd {
@@ -112,6 +113,8 @@ class Worker {
   bool Fatal() const { return fatal_; }
 
   const Config& config_;
+  // One "delivery failed" line per second: a refused request fails each of its records.
+  LogLimiter delivery_log_{std::chrono::seconds(1)};
   std::string bootstrap_;
   std::string instance_;
   Metrics* metrics_;
