@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/live/bench_consumer.h"
+
 namespace {
 
 int64_t NowMs() {
@@ -47,39 +49,22 @@ int main(int argc, char** argv) {
   }
   const int64_t start_ms = std::atoll(argv[2]);
   const double seconds = std::atof(argv[3]);
-  char errstr[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  rd_kafka_conf_set(conf, "bootstrap.servers", argv[1], errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "group.id", "bench-latency-probe", errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "isolation.level", "read_committed", errstr, sizeof errstr);
-  rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", errstr, sizeof errstr);
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (rk == nullptr) {
-    std::fprintf(stderr, "live_latency_probe: %s\n", errstr);
-    return 1;
-  }
-  rd_kafka_poll_set_consumer(rk);
+  rd_kafka_t* rk = handoffd::bench::NewBenchConsumer(
+      "live_latency_probe", argv[1], "bench-latency-probe", {{"fetch.wait.max.ms", "5"}});
+  if (rk == nullptr) return 1;
   // Absolute start offsets (the current ends): a logical OFFSET_END would cost a ListOffsets
   // round per partition, and librdkafka 2.0.2 starts most of them about 500 ms late.
   rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(64);
   for (int t = 4; t < argc; ++t) {
-    const rd_kafka_metadata_t* md = nullptr;
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, argv[t], nullptr);
-    if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        md->topic_cnt != 1) {
-      std::fprintf(stderr, "live_latency_probe: no metadata for %s\n", argv[t]);
-      return 1;
-    }
-    for (int i = 0; i < md->topics[0].partition_cnt; ++i) {
-      int32_t p = md->topics[0].partitions[i].id;
+    auto end_of = [&](int32_t p) {
       int64_t low = 0;
       int64_t high = 0;
       rd_kafka_query_watermark_offsets(rk, argv[t], p, &low, &high, 10000);
-      rd_kafka_topic_partition_list_add(parts, argv[t], p)->offset = high;
+      return high;
+    };
+    if (!handoffd::bench::AddAllPartitions("live_latency_probe", rk, argv[t], parts, end_of)) {
+      return 1;
     }
-    rd_kafka_metadata_destroy(md);
-    rd_kafka_topic_destroy(rkt);
   }
   rd_kafka_assign(rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
