@@ -10,6 +10,11 @@ std::string Field(const char* name, const std::string& value) {
   return std::string(",\"") + name + "\":\"" + value + "\"";
 }
 
+// Field(), appended to *out.
+void AppendField(std::string* out, std::string_view name, std::string_view value) {
+  out->append(",\"").append(name).append("\":\"").append(value).push_back('"');
+}
+
 }  // namespace
 
 SyntheticFleet::SyntheticFleet(std::vector<std::string> workflows, uint64_t seed, int concurrency)
@@ -76,16 +81,22 @@ SyntheticFleet::Run SyntheticFleet::NewRun(int64_t now_ms) {
 }
 
 void SyntheticFleet::Next(int64_t now_ms, FleetRecord* out) {
+  // Appended in place (out->json keeps its capacity): this runs once per generated record.
   char ts[kRfc3339MsLength];
   FormatRfc3339Ms(now_ms, ts);
-  std::string ts_field = Field("ts", std::string(ts, kRfc3339MsLength));
+  const std::string_view ts_view(ts, kRfc3339MsLength);
+  std::string& json = out->json;
+  json.clear();
   if (!acks_.empty() && acks_.begin()->first <= now_ms) {
     PendingAck ack = std::move(acks_.begin()->second);
     acks_.erase(acks_.begin());
     out->is_ack = true;
     out->run_id = ack.run_id;
-    out->json = "{\"type\":\"" + ack.type + "\"" + Field("run_id", ack.run_id) +
-                Field("by", "synthetic-oncall") + ts_field + "}";
+    json.append("{\"type\":\"").append(ack.type).append("\"");
+    AppendField(&json, "run_id", ack.run_id);
+    AppendField(&json, "by", "synthetic-oncall");
+    AppendField(&json, "ts", ts_view);
+    json.push_back('}');
     return;
   }
   Run& run = runs_[rng_() % runs_.size()];
@@ -103,8 +114,12 @@ void SyntheticFleet::Next(int64_t now_ms, FleetRecord* out) {
   }
   out->is_ack = false;
   out->run_id = run.id;
-  out->json = "{\"event_id\":\"e" + std::to_string(++event_seq_) + "\"" + Field("run_id", run.id) +
-              "," + run.script[run.next++] + ts_field + "}";
+  json.append("{\"event_id\":\"e").append(std::to_string(++event_seq_)).append("\"");
+  AppendField(&json, "run_id", run.id);
+  json.push_back(',');
+  json.append(run.script[run.next++]);
+  AppendField(&json, "ts", ts_view);
+  json.push_back('}');
 }
 
 }  // namespace handoffd
