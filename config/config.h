@@ -60,6 +60,7 @@ struct LimitsConfig {
   int64_t max_active_runs = 2000000;          // per engine; when hit the oldest-idle run is evicted
   int64_t max_seen_event_ids_per_run = 4096;  // dedup window per run; oldest ids forgotten
   int64_t max_open_packets_per_run = 64;      // further detections in the run are dropped + counted
+  int64_t max_steps_per_run = 256;  // step counters per run; the earliest-seen step is forgotten
   // A completed run with no open packet is kept this long (event time) after run_completed so
   // that late duplicates of its events are still recognised, then forgotten.
   int64_t completed_run_retention_s = 600;

@@ -423,6 +423,7 @@ class Loader {
             {"max_active_runs", positive(limits.max_active_runs)},
             {"max_seen_event_ids_per_run", positive(limits.max_seen_event_ids_per_run)},
             {"max_open_packets_per_run", positive(limits.max_open_packets_per_run)},
+            {"max_steps_per_run", positive(limits.max_steps_per_run)},
             {"completed_run_retention_s", [&](auto& v, auto& p, auto& m) {
                limits.completed_run_retention_s = Int(v, p, m, 0, kMaxInt);
              }}});

@@ -299,6 +299,14 @@ void Engine::Impl::Touch(uint32_t slot) {
 
 StepStat& Engine::Impl::Step(Run& run, uint32_t step_id) {
   if (StepStat* s = run.FindStep(step_id)) return *s;
+  if (static_cast<int64_t>(run.steps.size()) >= cfg_.limits.max_steps_per_run &&
+      !run.steps.empty()) {
+    // A run that invents step names without end must not grow without end: forget the
+    // earliest-seen step (its retries count from zero again if it comes back).
+    strings_.Unref(run.steps.front().step);
+    run.steps.erase(run.steps.begin());
+    obs_->OnLimitHit("max_steps_per_run");
+  }
   strings_.Ref(step_id);
   StepStat& s = run.steps.emplace_back();
   s.step = step_id;

@@ -526,6 +526,31 @@ TEST_F(EngineTest, OpenPacketsPerRunAreBounded) {
   EXPECT_EQ(observer_.limits, std::vector<std::string>{"max_open_packets_per_run"});
 }
 
+TEST_F(EngineTest, StepCountersPerRunAreBoundedByForgettingTheEarliestStep) {
+  // max_retries 3 by default: a fourth retryable failure of one step exhausts its retries.
+  config_.limits.max_steps_per_run = 2;
+  Send(E(EventType::kRunStarted, "s0", "r", At(0)).Workflow("adhoc").Objective("Do a thing"));
+  auto retry = [&](const char* id, const char* step, int s) {
+    Send(E(EventType::kStepFailed, id, "r", At(s)).Step(step).Error("timeout").Retryable());
+  };
+  retry("a1", "a", 2);
+  retry("a2", "a", 3);
+  retry("a3", "a", 4);
+  retry("b1", "b", 5);
+  retry("c1", "c", 6);  // a third step: step "a" and its three retries are forgotten
+  EXPECT_EQ(observer_.limits, std::vector<std::string>{"max_steps_per_run"});
+  retry("a4", "a", 7);  // counts from zero again: no packet
+  EXPECT_TRUE(Packets().empty());
+  retry("c2", "c", 8);
+  retry("c3", "c", 9);
+  retry("c4", "c", 10);  // step "c" is still counted: its fourth failure exhausts it
+  ASSERT_EQ(Packets().size(), 1u);
+  Json p(Packets()[0].value);
+  EXPECT_EQ(p.Get("/failure_class"), "retry_exhausted");
+  EXPECT_EQ(p.Get("/failing_step"), "c");
+  EXPECT_EQ(p.Get("/retries"), "4");
+}
+
 TEST_F(EngineTest, LastSuccessfulStepIsTheLatestSuccessByEventTimeAtOrBeforeTheTrigger) {
   // No run_started: last_successful_step is unknown until a success counts.
   config_.defaults.severity = Severity::kP2;
