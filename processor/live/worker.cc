@@ -455,18 +455,20 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
   for (const auto& [run_id, state] : fold.runs()) {
     if (!engine.RestoreRun(run_id, state)) ++skipped;
   }
-  // No meta yet: start at the inputs' first offsets. Absolute offsets, not
-  // RD_KAFKA_OFFSET_BEGINNING: librdkafka 2.0.2 resolves a logical offset with a ListOffsets
-  // request per partition and, measured, starts all but the first partition of an assignment
-  // about 500 ms late. If retention moves the start meanwhile, auto.offset.reset=earliest applies.
-  part->next_events = FirstOffset(config_.topics.events, p);
-  part->next_acks = FirstOffset(config_.topics.acks, p);
   if (fold.meta()) {
     if (!engine.RestoreMeta(fold.meta()->engine_meta)) {
       Log(LogLevel::kWarn, "restore meta unreadable", {{"partition", std::to_string(p)}});
     }
     part->next_events = fold.meta()->next_events_offset;
     part->next_acks = fold.meta()->next_acks_offset;
+  } else {
+    // No meta yet: start at the inputs' first offsets. Absolute offsets, not
+    // RD_KAFKA_OFFSET_BEGINNING: librdkafka 2.0.2 resolves a logical offset with a ListOffsets
+    // request per partition and, measured, starts all but the first partition of an assignment
+    // about 500 ms late. If retention moves the start meanwhile, auto.offset.reset=earliest
+    // applies.
+    part->next_events = FirstOffset(config_.topics.events, p);
+    part->next_acks = FirstOffset(config_.topics.acks, p);
   }
   // Orphans of a batch whose meta never landed: overwrite them with the committed value so the
   // latest record of every key is committed state (what compaction keeps).
