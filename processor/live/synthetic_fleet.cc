@@ -5,14 +5,16 @@
 namespace handoffd {
 namespace {
 
-// "{...,"ts":"<time>"}": the script leaves the ts out; Next() appends it at emission.
-std::string Field(const char* name, const std::string& value) {
-  return std::string(",\"") + name + "\":\"" + value + "\"";
-}
-
-// Field(), appended to *out.
+// `,"name":"value"` appended to *out. The scripts leave the ts out; Next() appends it at
+// emission: "{...,"ts":"<time>"}".
 void AppendField(std::string* out, std::string_view name, std::string_view value) {
   out->append(",\"").append(name).append("\":\"").append(value).push_back('"');
+}
+
+std::string Field(std::string_view name, std::string_view value) {
+  std::string out;
+  AppendField(&out, name, value);
+  return out;
 }
 
 }  // namespace
