@@ -11,19 +11,35 @@
 #include "processor/log.h"
 
 namespace handoffd {
+namespace {
+
+using ClientPtr = std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)>;
+
+// A short-lived client with the user's kafka.properties; nullptr and *error ("cannot create
+// <what> client: ...") when librdkafka refuses the configuration.
+ClientPtr NewClient(rd_kafka_type_t type, const Config& config, const std::string& bootstrap,
+                    const char* what, std::string* error) {
+  ClientPtr none(nullptr, rd_kafka_destroy);
+  rd_kafka_conf_t* conf = MakeKafkaConf(config, bootstrap, {}, error);
+  if (conf == nullptr) return none;
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    *error = std::string("cannot create ") + what + " client: " + errstr;
+    return none;
+  }
+  return ClientPtr(rk, rd_kafka_destroy);
+}
+
+}  // namespace
 
 bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int timeout_ms,
                          std::string* error) {
-  rd_kafka_conf_t* conf = MakeKafkaConf(config, bootstrap, {}, error);
-  if (conf == nullptr) return false;
+  ClientPtr guard = NewClient(RD_KAFKA_PRODUCER, config, bootstrap, "admin", error);
+  if (guard == nullptr) return false;
+  rd_kafka_t* rk = guard.get();
   char errstr[512];
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    *error = std::string("cannot create admin client: ") + errstr;
-    return false;
-  }
-  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> guard(rk, rd_kafka_destroy);
 
   // Which topics exist already?
   const rd_kafka_metadata_t* md = nullptr;
@@ -99,17 +115,10 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
 
 bool ReadCoPartitioning(const Config& config, const std::string& bootstrap, int timeout_ms,
                         int missing_grace_ms, CoPartitioning* out, std::string* error) {
-  rd_kafka_conf_t* conf = MakeKafkaConf(config, bootstrap, {}, error);
-  if (conf == nullptr) return false;
-  char errstr[512];
   // A consumer handle: librdkafka's producers ask brokers to auto-create unknown topics.
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    *error = std::string("cannot create metadata client: ") + errstr;
-    return false;
-  }
-  std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)> guard(rk, rd_kafka_destroy);
+  ClientPtr guard = NewClient(RD_KAFKA_CONSUMER, config, bootstrap, "metadata", error);
+  if (guard == nullptr) return false;
+  rd_kafka_t* rk = guard.get();
 
   auto grace_end = std::chrono::steady_clock::now() + std::chrono::milliseconds(missing_grace_ms);
   for (;;) {
