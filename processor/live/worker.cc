@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "metrics/metrics.h"
@@ -61,9 +62,8 @@ Worker::Worker(const Config& config, std::string bootstrap, std::string instance
       exactly_once_(config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce) {}
 
 Worker::~Worker() {
-  if (held_ != nullptr && held_->offsets != nullptr) {
-    rd_kafka_topic_partition_list_destroy(held_->offsets);
-  }
+  held_.reset();
+  unsealed_.reset();
   if (pending_group_offsets_ != nullptr)
     rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
   partitions_.clear();
@@ -309,28 +309,10 @@ void Worker::Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
 
 void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool lost) {
   bool rewind = false;
-  if (lost && held_ != nullptr) {
-    // Another member may own them already: their held changelog must never land after its.
-    auto revoked = [&](const HeldRecord& r) {
-      for (int i = 0; i < parts->cnt; ++i) {
-        if (parts->elems[i].partition == r.partition) return true;
-      }
-      return false;
-    };
-    std::erase_if(held_->records, revoked);
-  }
-  if (lost) {
-    // Nor may their group offsets: they would move the new owner's committed offsets back
-    // (only lag tools read them, but those would be wrong).
-    for (rd_kafka_topic_partition_list_t* offsets :
-         {held_ != nullptr ? held_->offsets : nullptr, pending_group_offsets_}) {
-      if (offsets == nullptr) continue;
-      for (int i = 0; i < parts->cnt; ++i) {
-        rd_kafka_topic_partition_list_del(offsets, config_.topics.events.c_str(),
-                                          parts->elems[i].partition);
-      }
-    }
-  }
+  // Another member may own lost partitions already: their changelog must never land after its,
+  // nor may their group offsets (they would move the new owner's committed offsets back; only
+  // lag tools read them, but those would be wrong).
+  if (lost) ForgetHeld(parts);
   if (!lost && !fatal_) {
     // Commit the revoked partitions' batch (and everyone else's) before giving them away.
     Commit(true);
@@ -594,24 +576,25 @@ bool Worker::Commit(bool force) {
 
   if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return fail("flush");
   if (sink_->TakeFailures() > 0) return fail("delivery");
+  // at_least_once (revocation or shutdown; Run() closes periodic batches with CloseBatch): every
+  // output, run and meta produced so far is acknowledged now. The held batch's runs go first;
+  // the meta records written below, one per owned partition, supersede the held and unsealed
+  // batches' metas and group offsets.
+  if (held_ != nullptr) {
+    for (const HeldRecord& r : held_->runs) sink_->PutState(r.partition, r.key, r.value);
+  }
+  held_.reset();
+  unsealed_.reset();
   if (pending_group_offsets_ != nullptr) {
-    // The previous batch's changelog is now acknowledged too.
-    CommitGroupOffsets(pending_group_offsets_);
     rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
     pending_group_offsets_ = nullptr;
-  }
-  if (held_ != nullptr) {
-    // at_least_once, revocation or shutdown: the held batch goes first (its outputs are
-    // acknowledged now); its offsets are superseded by this batch's.
-    for (const HeldRecord& r : held_->records) sink_->PutState(r.partition, r.key, r.value);
-    rd_kafka_topic_partition_list_destroy(held_->offsets);
-    held_.reset();
   }
   const double outputs_s = SecondsSince(t0);
   int64_t changelog_records = 0;
 
   rd_kafka_topic_partition_list_t* offsets =
       rd_kafka_topic_partition_list_new(static_cast<int>(partitions_.size()));
+  std::vector<HeldRecord> metas;
   for (auto& [p, part] : partitions_) {
     if (part->next_events >= 0) {
       rd_kafka_topic_partition_list_add(offsets, config_.topics.events.c_str(), p)->offset =
@@ -626,30 +609,29 @@ bool Worker::Commit(bool force) {
     meta.next_events_offset = part->next_events >= 0 ? part->next_events : 0;
     meta.next_acks_offset = part->next_acks >= 0 ? part->next_acks : 0;
     meta.engine_meta = engine.SerializeMeta();
-    sink_->PutState(p, kMetaKey, EncodeMeta(meta));
+    metas.push_back({p, std::string(kMetaKey), EncodeMeta(meta)});
     part->dirty = false;
   }
 
   bool ok = true;
   if (exactly_once_) {
+    // One transaction: its metas land together with their runs or not at all (on a real
+    // cluster; see docs/live-mode.md for the embedded broker).
+    for (const HeldRecord& m : metas) sink_->PutState(m.partition, m.key, m.value);
     ok = CommitTransaction(offsets);
-  } else if (force) {
-    // Revocation and shutdown: the changelog must be durable before the partitions go.
-    if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-        sink_->TakeFailures() > 0) {
-      rd_kafka_topic_partition_list_destroy(offsets);
-      return fail("changelog");
+  } else {
+    // The metas only once their runs are acknowledged, then the group offsets once the metas are.
+    for (bool runs_landed : {false, true}) {
+      if (runs_landed) {
+        for (const HeldRecord& m : metas) sink_->PutState(m.partition, m.key, m.value);
+      }
+      if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          sink_->TakeFailures() > 0) {
+        rd_kafka_topic_partition_list_destroy(offsets);
+        return fail("changelog");
+      }
     }
     CommitGroupOffsets(offsets);
-  } else {
-    // Periodic: do not wait for the changelog here. The next commit's first flush waits for it
-    // (a failed delivery fails that commit), and only then are these offsets committed to the
-    // group. Until then a crash restarts from the previous meta record: more reprocessing,
-    // never a lost output, and one flush less per interval on the worker thread.
-    if (pending_group_offsets_ != nullptr) {
-      rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
-    }
-    pending_group_offsets_ = rd_kafka_topic_partition_list_copy(offsets);
   }
   rd_kafka_topic_partition_list_destroy(offsets);
   last_commit_cost_ = Clock::now() - t0;
@@ -699,14 +681,14 @@ bool Worker::CloseBatch() {
     if (!part->dirty) continue;
     Engine& engine = part->pipeline->engine();
     HeldWriter writer(p, [&](int32_t partition, std::string_view key, std::string_view value) {
-      held->records.push_back({partition, std::string(key), std::string(value)});
+      held->runs.push_back({partition, std::string(key), std::string(value)});
     });
     engine.DrainChanges(&writer);
     ChangelogMeta meta;
     meta.next_events_offset = part->next_events >= 0 ? part->next_events : 0;
     meta.next_acks_offset = part->next_acks >= 0 ? part->next_acks : 0;
     meta.engine_meta = engine.SerializeMeta();
-    held->records.push_back({p, std::string(kMetaKey), EncodeMeta(meta)});
+    held->metas.push_back({p, std::string(kMetaKey), EncodeMeta(meta)});
     part->dirty = false;
   }
   // Outputs from now on belong to the next batch.
@@ -716,30 +698,82 @@ bool Worker::CloseBatch() {
 }
 
 bool Worker::ReleaseHeld() {
-  if (held_ == nullptr || !sink_->DeliveredThrough(held_->epoch)) return true;
-  const double seconds = SecondsSince(held_->closed);
-  if (sink_->TakeFailures() > 0) {
-    // A lost output: this batch's meta must never be written; a restart reprocesses it.
-    Log(LogLevel::kError, "commit failed", {{"stage", "delivery"}});
-    if (metrics_ != nullptr) metrics_->OnCommit(seconds, false);
+  // Any failed delivery (an output, a run or a meta) ends the worker before the next meta: a
+  // restart reprocesses from the last meta that stands for records that all landed.
+  auto failed = [&](const char* stage, const HeldBatch* batch) {
+    if (sink_->TakeFailures() == 0) return false;
+    Log(LogLevel::kError, "commit failed", {{"stage", stage}});
+    if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(batch->closed), false);
     fatal_ = true;
-    return false;
+    return true;
+  };
+  // Produces `records` in an epoch of their own (not shared with later outputs, whose reports
+  // would delay the next step) and returns that epoch.
+  auto produce = [&](const std::vector<HeldRecord>& records) {
+    const int64_t epoch = sink_->epoch();
+    for (const HeldRecord& r : records) sink_->PutState(r.partition, r.key, r.value);
+    sink_->set_epoch(epoch + 1);
+    return epoch;
+  };
+  if (unsealed_ != nullptr && sink_->DeliveredThrough(unsealed_->epoch)) {
+    // Its runs have landed: now its metas.
+    if (failed("changelog", unsealed_.get())) return false;
+    if (pending_group_offsets_ != nullptr) {
+      rd_kafka_topic_partition_list_destroy(pending_group_offsets_);  // superseded
+    }
+    pending_group_epoch_ = produce(unsealed_->metas);
+    pending_group_offsets_ = std::exchange(unsealed_->offsets, nullptr);
+    const double seconds = SecondsSince(unsealed_->closed);
+    if (LogEnabled(LogLevel::kDebug)) {
+      Log(LogLevel::kDebug, "committed",
+          {{"changelog_records", std::to_string(unsealed_->runs.size() + unsealed_->metas.size())},
+           {"close_to_meta_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
+    }
+    if (metrics_ != nullptr) metrics_->OnCommit(seconds, true);
+    unsealed_.reset();
   }
-  if (pending_group_offsets_ != nullptr) {
-    // Its changelog was produced in this batch's epoch: acknowledged too.
+  if (pending_group_offsets_ != nullptr && sink_->DeliveredThrough(pending_group_epoch_)) {
+    if (sink_->TakeFailures() > 0) {
+      Log(LogLevel::kError, "commit failed", {{"stage", "changelog"}});
+      fatal_ = true;
+      return false;
+    }
     CommitGroupOffsets(pending_group_offsets_);
     rd_kafka_topic_partition_list_destroy(pending_group_offsets_);
+    pending_group_offsets_ = nullptr;
   }
-  for (const HeldRecord& r : held_->records) sink_->PutState(r.partition, r.key, r.value);
-  if (LogEnabled(LogLevel::kDebug)) {
-    Log(LogLevel::kDebug, "committed",
-        {{"changelog_records", std::to_string(held_->records.size())},
-         {"outputs_wait_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
+  if (held_ != nullptr && unsealed_ == nullptr && sink_->DeliveredThrough(held_->epoch)) {
+    // Its outputs have landed: now its runs.
+    if (failed("delivery", held_.get())) return false;
+    held_->epoch = produce(held_->runs);
+    held_->runs.clear();
+    held_->runs.shrink_to_fit();
+    unsealed_ = std::move(held_);
   }
-  pending_group_offsets_ = held_->offsets;
-  held_.reset();
-  if (metrics_ != nullptr) metrics_->OnCommit(seconds, true);
   return true;
+}
+
+void Worker::ForgetHeld(const rd_kafka_topic_partition_list_t* parts) {
+  auto revoked = [&](const HeldRecord& r) {
+    for (int i = 0; i < parts->cnt; ++i) {
+      if (parts->elems[i].partition == r.partition) return true;
+    }
+    return false;
+  };
+  for (HeldBatch* batch : {held_.get(), unsealed_.get()}) {
+    if (batch == nullptr) continue;
+    std::erase_if(batch->runs, revoked);
+    std::erase_if(batch->metas, revoked);
+  }
+  for (rd_kafka_topic_partition_list_t* offsets :
+       {held_ != nullptr ? held_->offsets : nullptr,
+        unsealed_ != nullptr ? unsealed_->offsets : nullptr, pending_group_offsets_}) {
+    if (offsets == nullptr) continue;
+    for (int i = 0; i < parts->cnt; ++i) {
+      rd_kafka_topic_partition_list_del(offsets, config_.topics.events.c_str(),
+                                        parts->elems[i].partition);
+    }
+  }
 }
 
 void Worker::CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets) {

@@ -99,10 +99,12 @@ class Worker {
   // now, at the batch's offsets) into held_ without waiting for anything. Returns false when a
   // closed batch is still held (its outputs are not all acknowledged yet).
   bool CloseBatch();
-  // at_least_once: once every output of the held batch is acknowledged, commits the previous
-  // batch's group offsets (its changelog is acknowledged too) and produces the held changelog.
-  // Never blocks. Returns false on a fatal error (a failed delivery).
+  // at_least_once: moves the batches of held_, unsealed_ and pending_group_offsets_ on (see
+  // there) as far as the delivery reports allow. Never blocks. Returns false on a fatal error
+  // (a failed delivery).
   bool ReleaseHeld();
+  // Drops revoked partitions' changelog records and group offsets from the at_least_once stages.
+  void ForgetHeld(const rd_kafka_topic_partition_list_t* parts);
   bool CommitTransaction(rd_kafka_topic_partition_list_t* offsets);
   void CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets);
   // Logs "caught up" (records and time since the assignment) the first time every owned
@@ -139,21 +141,36 @@ class Worker {
   } catch_up_;
   bool fatal_ = false;
   bool txn_open_ = false;
-  // at_least_once: a closed batch whose changelog waits for its outputs' delivery reports.
+  // at_least_once: a batch's changelog goes out in two steps behind its outputs' delivery
+  // reports, so that a meta record never lands unless everything it stands for has landed:
+  //   held_      closed; its outputs are in flight (epochs <= epoch);
+  //   unsealed_  outputs acknowledged, its runs produced (in `epoch`), its metas wait for them;
+  //   pending_group_offsets_  its metas produced (in pending_group_epoch_); the group offsets
+  //              follow their acknowledgement.
+  // On one state partition the order is runs N, meta N, runs N+1: a batch's runs are produced
+  // only once the previous batch's metas are.
   struct HeldRecord {
     int32_t partition;
     std::string key;
     std::string value;
   };
   struct HeldBatch {
-    int64_t epoch = 0;  // KafkaOutputSink epoch of the batch's outputs
+    HeldBatch() = default;
+    HeldBatch(const HeldBatch&) = delete;
+    HeldBatch& operator=(const HeldBatch&) = delete;
+    ~HeldBatch() {
+      if (offsets != nullptr) rd_kafka_topic_partition_list_destroy(offsets);
+    }
+    int64_t epoch = 0;  // KafkaOutputSink epoch that must be acknowledged for the next step
     std::chrono::steady_clock::time_point closed;
-    std::vector<HeldRecord> records;
+    std::vector<HeldRecord> runs;                        // changed runs of every dirty partition
+    std::vector<HeldRecord> metas;                       // one meta record per dirty partition
     rd_kafka_topic_partition_list_t* offsets = nullptr;  // owned
   };
   std::unique_ptr<HeldBatch> held_;
-  // at_least_once: offsets of the last batch whose changelog is not yet known to be durable.
+  std::unique_ptr<HeldBatch> unsealed_;
   rd_kafka_topic_partition_list_t* pending_group_offsets_ = nullptr;
+  int64_t pending_group_epoch_ = 0;
   std::chrono::steady_clock::time_point last_commit_;  // end of the last commit
   std::chrono::steady_clock::duration last_commit_cost_{};
 };
