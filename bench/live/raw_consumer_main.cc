@@ -1,8 +1,10 @@
 // The raw consumer ceiling for bench/live/run: a plain librdkafka consumer that reads every
 // partition of one topic from the beginning and only counts messages, with the same client
-// defaults handoffd's consumer uses. Prints one JSON line: {"messages":N,"seconds":S,"rate":R}.
-// Usage: live_raw_consumer BOOTSTRAP TOPIC COUNT
+// defaults handoffd's consumer uses. Prints one JSON line:
+// {"messages":N,"bytes":B,"seconds":S,"rate":R,"cpu_seconds":C} (C: the process's CPU time, all
+// threads, from the assignment to the last message). Usage: live_raw_consumer BOOTSTRAP TOPIC COUNT
 #include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -10,6 +12,17 @@
 #include <string>
 
 #include "bench/live/bench_consumer.h"
+
+namespace {
+
+double ProcessCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -26,6 +39,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = ProcessCpuSeconds();
   rd_kafka_assign(rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   long long got = 0;
@@ -41,8 +55,10 @@ int main(int argc, char** argv) {
     rd_kafka_message_destroy(msg);
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("{\"messages\":%lld,\"bytes\":%lld,\"seconds\":%.3f,\"rate\":%.0f}\n", got, bytes,
-              seconds, got / seconds);
+  const double cpu = ProcessCpuSeconds() - cpu0;
+  std::printf(
+      "{\"messages\":%lld,\"bytes\":%lld,\"seconds\":%.3f,\"rate\":%.0f,\"cpu_seconds\":%.3f}\n",
+      got, bytes, seconds, got / seconds, cpu);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   return got == want ? 0 : 1;

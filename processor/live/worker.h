@@ -137,7 +137,8 @@ class Worker {
   struct CatchUp {
     bool active = false;  // assigned, not yet at the end of every input
     std::chrono::steady_clock::time_point start;
-    int64_t records = 0;  // input records handled since the assignment
+    double cpu_start = 0;  // process CPU seconds at the assignment
+    int64_t records = 0;   // input records handled since the assignment
   } catch_up_;
   bool fatal_ = false;
   bool txn_open_ = false;
