@@ -72,6 +72,11 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   std::vector<double> latencies;
+  // The same latency in two parts, split at the packet record's Kafka timestamp (CreateTime: when
+  // the worker produced it): event time -> produced (generator, broker, worker fetch and
+  // processing), and produced -> received here (worker producer, broker, this consumer).
+  std::vector<double> upstream;
+  std::vector<double> downstream;
   auto deadline = std::chrono::steady_clock::now() +
                   std::chrono::milliseconds(static_cast<int>(seconds * 1000));
   rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(rk);
@@ -90,19 +95,28 @@ int main(int argc, char** argv) {
         int64_t detected = FindTime(v, "\"detected_at\":\"");
         if (v.find("\"revision\":1,") != std::string_view::npos && detected >= start_ms) {
           latencies.push_back(static_cast<double>(now - detected));
+          const int64_t produced = rd_kafka_message_timestamp(msg, nullptr);
+          if (produced > 0) {
+            upstream.push_back(static_cast<double>(produced - detected));
+            downstream.push_back(static_cast<double>(now - produced));
+          }
         }
       }
       rd_kafka_message_destroy(msg);
     }
   }
   rd_kafka_queue_destroy(queue);
-  std::sort(latencies.begin(), latencies.end());
-  auto pick = [&](double q) {
-    if (latencies.empty()) return 0.0;
-    return latencies[std::min(latencies.size() - 1, static_cast<size_t>(q * latencies.size()))];
+  auto pick = [](std::vector<double>& v, double q) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
   };
-  std::printf("{\"packets\":%zu,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f}\n",
-              latencies.size(), pick(0.50), pick(0.99), latencies.empty() ? 0.0 : latencies.back());
+  std::printf(
+      "{\"packets\":%zu,\"p50_ms\":%.1f,\"p99_ms\":%.1f,\"max_ms\":%.1f,"
+      "\"upstream_p50_ms\":%.1f,\"upstream_p99_ms\":%.1f,"
+      "\"downstream_p50_ms\":%.1f,\"downstream_p99_ms\":%.1f}\n",
+      latencies.size(), pick(latencies, 0.50), pick(latencies, 0.99), pick(latencies, 1.0),
+      pick(upstream, 0.50), pick(upstream, 0.99), pick(downstream, 0.50), pick(downstream, 0.99));
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   return 0;
