@@ -51,5 +51,18 @@ TEST(LiveKafkaConf, RejectedPropertyIsNamedButItsValueIsNot) {
   EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
 }
 
+// Settings that are each valid but refused together only when the client is created: the
+// error names the client and carries librdkafka's reason.
+TEST(LiveKafkaConf, ClientThatLibrdkafkaRefusesGivesItsReason) {
+  Config config = DefaultConfig();
+  config.kafka.properties["acks"] = "1";
+  std::string error;
+  rd_kafka_conf_t* conf = MakeKafkaConf(config, "b:9092", {{"enable.idempotence", "true"}}, &error);
+  ASSERT_NE(conf, nullptr) << error;
+  EXPECT_EQ(NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error), nullptr);
+  EXPECT_EQ(error.rfind("cannot create producer client: ", 0), 0u) << error;
+  EXPECT_NE(error.find("acks"), std::string::npos) << error;
+}
+
 }  // namespace
 }  // namespace handoffd

@@ -61,6 +61,17 @@ rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstra
   return conf;
 }
 
+rd_kafka_t* NewKafkaClient(rd_kafka_type_t type, rd_kafka_conf_t* conf, std::string_view what,
+                           std::string* error) {
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    *error = "cannot create " + std::string(what) + " client: " + errstr;
+  }
+  return rk;
+}
+
 void LogKafkaProperties(const Config& config) {
   for (const auto& [key, value] : config.kafka.properties) {
     Log(LogLevel::kInfo, "kafka property",

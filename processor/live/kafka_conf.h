@@ -25,6 +25,11 @@ rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstra
                                const std::map<std::string, std::string>& overrides,
                                std::string* error);
 
+// rd_kafka_new with `conf`, which it takes over (also on failure). Returns nullptr and sets
+// *error to "cannot create <what> client: <librdkafka's reason>" when librdkafka refuses.
+rd_kafka_t* NewKafkaClient(rd_kafka_type_t type, rd_kafka_conf_t* conf, std::string_view what,
+                           std::string* error);
+
 // Logs the effective user properties (names; values except for secrets) once at start-up.
 void LogKafkaProperties(const Config& config);
 

@@ -253,11 +253,9 @@ int GenerateCommand(const std::vector<std::string>& args) {
       Log(LogLevel::kError, "bad kafka properties", {{"error", error}});
       return 2;
     }
-    char errstr[512];
-    rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    rd_kafka_t* producer = NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error);
     if (producer == nullptr) {
-      rd_kafka_conf_destroy(conf);
-      Log(LogLevel::kError, "cannot create producer", {{"error", errstr}});
+      Log(LogLevel::kError, "cannot create producer", {{"error", error}});
       return 1;
     }
     // Fetch the topics' metadata before the first record: otherwise the first records wait for

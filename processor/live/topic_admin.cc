@@ -22,14 +22,7 @@ ClientPtr NewClient(rd_kafka_type_t type, const Config& config, const std::strin
   ClientPtr none(nullptr, rd_kafka_destroy);
   rd_kafka_conf_t* conf = MakeKafkaConf(config, bootstrap, {}, error);
   if (conf == nullptr) return none;
-  char errstr[512];
-  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    *error = std::string("cannot create ") + what + " client: " + errstr;
-    return none;
-  }
-  return ClientPtr(rk, rd_kafka_destroy);
+  return ClientPtr(NewKafkaClient(type, conf, what, error), rd_kafka_destroy);
 }
 
 }  // namespace

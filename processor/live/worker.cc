@@ -91,7 +91,6 @@ Worker::~Worker() {
 }
 
 bool Worker::Start(std::string* error) {
-  char errstr[512];
   const std::string client = "handoffd-" + instance_;
   std::map<std::string, std::string> consumer_common = {
       {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
@@ -128,12 +127,8 @@ bool Worker::Start(std::string* error) {
     rd_kafka_conf_set_opaque(conf, this);
     if (rebalance) rd_kafka_conf_set_rebalance_cb(conf, &Worker::RebalanceCallback);
     if (type == RD_KAFKA_PRODUCER) rd_kafka_conf_set_dr_msg_cb(conf, &Worker::DeliveryCallback);
-    rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
-    if (rk == nullptr) {
-      rd_kafka_conf_destroy(conf);
-      *error = std::string("cannot create Kafka client: ") + errstr;
-      return nullptr;
-    }
+    rd_kafka_t* rk = NewKafkaClient(type, conf, "Kafka", error);
+    if (rk == nullptr) return nullptr;
     if (type == RD_KAFKA_CONSUMER) rd_kafka_poll_set_consumer(rk);
     return rk;
   };
