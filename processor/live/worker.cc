@@ -734,7 +734,7 @@ bool Worker::ReleaseHeld() {
     const double seconds = SecondsSince(unsealed_->closed);
     if (LogEnabled(LogLevel::kDebug)) {
       Log(LogLevel::kDebug, "committed",
-          {{"changelog_records", std::to_string(unsealed_->runs.size() + unsealed_->metas.size())},
+          {{"changelog_records", std::to_string(unsealed_->run_count + unsealed_->metas.size())},
            {"close_to_meta_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
     }
     if (metrics_ != nullptr) metrics_->OnCommit(seconds, true);
@@ -754,6 +754,7 @@ bool Worker::ReleaseHeld() {
     // Its outputs have landed: now its runs.
     if (failed("delivery", held_.get())) return false;
     held_->epoch = produce(held_->runs);
+    held_->run_count = held_->runs.size();
     held_->runs.clear();
     held_->runs.shrink_to_fit();
     unsealed_ = std::move(held_);

@@ -165,6 +165,7 @@ class Worker {
     int64_t epoch = 0;  // KafkaOutputSink epoch that must be acknowledged for the next step
     std::chrono::steady_clock::time_point closed;
     std::vector<HeldRecord> runs;                        // changed runs of every dirty partition
+    size_t run_count = 0;                                // how many runs (once produced)
     std::vector<HeldRecord> metas;                       // one meta record per dirty partition
     rd_kafka_topic_partition_list_t* offsets = nullptr;  // owned
   };
