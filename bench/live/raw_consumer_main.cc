@@ -4,7 +4,6 @@
 // {"messages":N,"bytes":B,"seconds":S,"rate":R,"cpu_seconds":C} (C: the process's CPU time, all
 // threads, from the assignment to the last message). Usage: live_raw_consumer BOOTSTRAP TOPIC COUNT
 #include <librdkafka/rdkafka.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -12,17 +11,7 @@
 #include <string>
 
 #include "bench/live/bench_consumer.h"
-
-namespace {
-
-double ProcessCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-}  // namespace
+#include "processor/cpu_time.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -39,7 +28,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto t0 = std::chrono::steady_clock::now();
-  const double cpu0 = ProcessCpuSeconds();
+  const double cpu0 = handoffd::ProcessCpuSeconds();
   rd_kafka_assign(rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   long long got = 0;
@@ -55,7 +44,7 @@ int main(int argc, char** argv) {
     rd_kafka_message_destroy(msg);
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu = ProcessCpuSeconds() - cpu0;
+  const double cpu = handoffd::ProcessCpuSeconds() - cpu0;
   std::printf(
       "{\"messages\":%lld,\"bytes\":%lld,\"seconds\":%.3f,\"rate\":%.0f,\"cpu_seconds\":%.3f}\n",
       got, bytes, seconds, got / seconds, cpu);

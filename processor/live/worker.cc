@@ -1,13 +1,12 @@
 #include "processor/live/worker.h"
 
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <functional>
 #include <utility>
 #include <vector>
 
 #include "metrics/metrics.h"
+#include "processor/cpu_time.h"
 #include "processor/live/embedded_broker.h"
 #include "processor/live/kafka_conf.h"
 #include "processor/log.h"
@@ -21,16 +20,6 @@ constexpr int kPollBatch = 1000;  // records per consumer per loop round
 constexpr auto kWallClockTick = std::chrono::milliseconds(100);
 constexpr auto kLagReport = std::chrono::seconds(1);  // metrics; logged every 10th time
 constexpr int kRestoreTimeoutMs = 120000;
-
-// CPU time of the whole process (every thread: the worker's and librdkafka's), in seconds.
-double ProcessCpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& tv) {
-    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
-  };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
 
 double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
