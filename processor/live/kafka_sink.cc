@@ -41,6 +41,7 @@ void KafkaOutputSink::Emit(const OutputRecord& record) {
 }
 
 void KafkaOutputSink::OnDelivered(void* opaque) {
+  std::lock_guard lock(in_flight_mu_);
   auto it = in_flight_.find(static_cast<int64_t>(reinterpret_cast<intptr_t>(opaque)));
   if (it != in_flight_.end() && --it->second <= 0) in_flight_.erase(it);
 }
@@ -63,6 +64,7 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
         RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(epoch_))), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++produced_;
+      std::lock_guard lock(in_flight_mu_);
       ++in_flight_[epoch_];
       return;  // librdkafka owns the headers now
     }
@@ -83,6 +85,50 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
     if (headers != nullptr) rd_kafka_headers_destroy(headers);
     failures_.fetch_add(1);
     return;
+  }
+}
+
+namespace {
+// How long one kick's flush may last. linger.ms is ignored only while rd_kafka_flush() runs, and
+// it returns once every record is acknowledged; pushing out a queue spread over many partitions
+// takes several round trips (one Produce request per partition, at most 5 in flight per
+// connection for an idempotent producer). Measured with a 1 ms limit: the flush ended before
+// the last requests were sent, and their records waited for linger.ms (p99 at 200k events/s
+// 79 ms, against 38 ms with 50).
+constexpr int kKickFlushMs = 50;
+}  // namespace
+
+ProducerKicker::ProducerKicker(rd_kafka_t* producer)
+    : producer_(producer), thread_([this] { Loop(); }) {}
+
+ProducerKicker::~ProducerKicker() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+void ProducerKicker::Kick() {
+  {
+    std::lock_guard lock(mu_);
+    if (kicked_) return;
+    kicked_ = true;
+  }
+  cv_.notify_one();
+}
+
+void ProducerKicker::Loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return kicked_ || stop_; });
+    if (stop_) return;
+    kicked_ = false;
+    lock.unlock();
+    rd_kafka_flush(producer_, kKickFlushMs);
+    flushes_.fetch_add(1);
+    lock.lock();
   }
 }
 

@@ -8,10 +8,13 @@
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "config/config.h"
 #include "processor/engine.h"
@@ -41,14 +44,16 @@ class KafkaOutputSink : public OutputSink {
   int64_t produced() const { return produced_; }
 
   // Delivery tracking by epoch (the worker's commit batches): every record produced from now on
-  // belongs to `epoch` (non-decreasing). OnDelivered takes the msg->_private of a delivery report
-  // (success or failure) of this sink's producer. All three run on the worker thread (delivery
-  // reports are served by its rd_kafka_poll/flush calls).
+  // belongs to `epoch` (non-decreasing; set on the worker thread). OnDelivered takes the
+  // msg->_private of a delivery report (success or failure) of this sink's producer; it may run on
+  // any thread that serves the producer's reports (the worker's poll and flush calls, and the
+  // ProducerKicker's flush).
   void set_epoch(int64_t epoch) { epoch_ = epoch; }
   int64_t epoch() const { return epoch_; }
   void OnDelivered(void* opaque);
   // True when every record of epochs <= `epoch` has had its delivery report.
   bool DeliveredThrough(int64_t epoch) const {
+    std::lock_guard lock(in_flight_mu_);
     return in_flight_.empty() || in_flight_.begin()->first > epoch;
   }
 
@@ -69,12 +74,48 @@ class KafkaOutputSink : public OutputSink {
   int64_t input_time_ms_ = 0;
   int64_t produced_ = 0;
   int64_t epoch_ = 0;
+  mutable std::mutex in_flight_mu_;
   std::map<int64_t, int64_t> in_flight_;             // epoch -> records without a delivery report
   LogLimiter produce_log_{std::chrono::seconds(1)};  // one "produce failed" line per second
   std::atomic<int64_t> failures_{0};
 };
 
 // Adapts Engine::DrainChanges to KafkaOutputSink::PutState for one partition.
+// Sends the producer's queued records now, without waiting for linger.ms, on request and
+// without blocking the caller. librdkafka 2.0.2 has no call for that except rd_kafka_flush(),
+// which ignores linger.ms only while it runs and blocks until every record is acknowledged; so a
+// thread of its own runs it. The worker keeps linger.ms long, so that a backlog is produced in
+// large batches (librdkafka sends one Produce request per partition), and kicks once it has
+// read everything there is to read, so that a caught-up worker's records go out at once.
+// The flush serves delivery reports on this thread: the producer's callbacks must be
+// thread-safe.
+class ProducerKicker {
+ public:
+  // REQUIRES: producer outlives the kicker.
+  explicit ProducerKicker(rd_kafka_t* producer);
+  ~ProducerKicker();  // stops and joins the thread
+  ProducerKicker(const ProducerKicker&) = delete;
+  ProducerKicker& operator=(const ProducerKicker&) = delete;
+
+  // Asks the thread to send what is queued now; returns at once. The flush lasts until every
+  // record is acknowledged (at most 50 ms), so records produced meanwhile go out at once too; a
+  // kick while a flush runs leads to one more flush when it ends.
+  void Kick();
+  // Kicks served so far (for tests).
+  int64_t flushes() const { return flushes_.load(); }
+
+ private:
+  void Loop();
+
+  rd_kafka_t* producer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool kicked_ = false;
+  bool stop_ = false;
+  std::atomic<int64_t> flushes_{0};
+  std::thread thread_;  // last: starts once the members above exist
+};
+
 class StateWriter : public ChangelogSink {
  public:
   StateWriter(KafkaOutputSink* sink, int32_t partition) : sink_(sink), partition_(partition) {}

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,8 @@ class Worker {
 
   const Config& config_;
   // One "delivery failed" line per second: a refused request fails each of its records.
+  // Delivery reports may be served on the kicker's thread too: the mutex guards the limiter.
+  std::mutex delivery_log_mu_;
   LogLimiter delivery_log_{std::chrono::seconds(1)};
   std::string bootstrap_;
   std::string instance_;
@@ -129,6 +132,9 @@ class Worker {
   rd_kafka_queue_t* consumer_queue_ = nullptr;  // consumer_'s queue (records and callbacks)
   rd_kafka_queue_t* acks_queue_ = nullptr;
   std::unique_ptr<KafkaOutputSink> sink_;
+  // at_least_once: sends the producer's queue once the worker has caught up (see Run()).
+  std::unique_ptr<ProducerKicker> kicker_;
+  int64_t kicked_produced_ = 0;                     // sink_->produced() at the last kick
   std::vector<rd_kafka_topic_t*> producer_topics_;  // kept so their metadata stays cached
   std::vector<rd_kafka_topic_t*> consumer_topics_;  // acks_ and restorer_ topics, likewise
 
