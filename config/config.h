@@ -25,6 +25,9 @@ struct KafkaConfig {
       properties;  // passed to librdkafka unchanged; may hold secrets
   int64_t commit_interval_ms = 100;
   int64_t shutdown_timeout_ms = 10000;
+  // Threads that decode and process the owned partitions (partition p on thread p % n), besides
+  // the thread that reads from Kafka and commits.
+  int32_t pipeline_threads = 2;
   int32_t partitions = 4;          // partitions per topic when handoffd creates topics
   int32_t replication_factor = 1;  // replication when handoffd creates topics on a real cluster
 };

@@ -358,6 +358,10 @@ class Loader {
                 [&](auto& v, auto& p, auto& m) {
                   kafka.shutdown_timeout_ms = Int(v, p, m, 0, kMaxInt);
                 }},
+               {"pipeline_threads",
+                [&](auto& v, auto& p, auto& m) {
+                  kafka.pipeline_threads = static_cast<int32_t>(Int(v, p, m, 1, 64));
+                }},
                {"partitions",
                 [&](auto& v, auto& p, auto& m) {
                   kafka.partitions = static_cast<int32_t>(Int(v, p, m, 1, 1 << 20));

@@ -442,7 +442,7 @@ TEST(ConfigLoaderTest, SetOfAnUnknownKeyFails) {
   EXPECT_EQ(ErrorOf("", {"kafka.bootstrap_server=x:1"}),
             "--set:kafka.bootstrap_server: unknown key (expected one of: bootstrap_servers, "
             "group_id, processing_guarantee, properties, commit_interval_ms, shutdown_timeout_ms, "
-            "partitions, replication_factor)");
+            "pipeline_threads, partitions, replication_factor)");
   EXPECT_THAT(ErrorOf("", {"workflows.w.budget.dollars=3"}),
               HasSubstr("--set:workflows.w.budget.dollars: unknown key"));
 }
@@ -450,6 +450,8 @@ TEST(ConfigLoaderTest, SetOfAnUnknownKeyFails) {
 TEST(ConfigLoaderTest, SetValuesGetTheSameChecksAsTheFile) {
   EXPECT_EQ(ErrorOf("kafka: {partitions: 3}\n", {"kafka.partitions=0"}),
             "--set:kafka.partitions: must be 1..1048576, got 0");
+  EXPECT_EQ(ErrorOf("", {"kafka.pipeline_threads=0"}),
+            "--set:kafka.pipeline_threads: must be 1..64, got 0");
   EXPECT_EQ(ErrorOf("", {"workflows.w={severity: P7}"}),
             "--set:workflows.w.severity: \"P7\" is not a severity (expected one of: P1, P2, P3)");
   // A file error outside any --set key still names the file line.

@@ -14,6 +14,8 @@ void AddHeader(rd_kafka_headers_t* headers, std::string_view name, std::string_v
 
 }  // namespace
 
+thread_local int64_t KafkaOutputSink::input_time_ms_ = 0;
+
 KafkaOutputSink::KafkaOutputSink(rd_kafka_t* producer, const Config& config, std::string ce_source,
                                  Metrics* metrics)
     : producer_(producer), config_(config), ce_source_(std::move(ce_source)), metrics_(metrics) {}
@@ -56,16 +58,21 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
   // "original bytes" of an empty input.
   void* value_ptr = value.empty() ? nullptr : const_cast<char*>(value.data());
   void* key_ptr = key.empty() ? nullptr : const_cast<char*>(key.data());
+  const int64_t epoch = epoch_.load();
+  // Counted in flight before librdkafka has it: its delivery report may be served on another
+  // thread (the kicker's flush) before rd_kafka_producev() even returns here.
+  {
+    std::lock_guard lock(in_flight_mu_);
+    ++in_flight_[epoch];
+  }
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         producer_, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_KEY(key_ptr, key.size()), RD_KAFKA_V_VALUE(value_ptr, value.size()),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(epoch_))), RD_KAFKA_V_END);
+        RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(epoch))), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      ++produced_;
-      std::lock_guard lock(in_flight_mu_);
-      ++in_flight_[epoch_];
+      produced_.fetch_add(1, std::memory_order_relaxed);
       return;  // librdkafka owns the headers now
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -74,8 +81,15 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
     }
     // Unknown topic, fatal producer error, ...: the record is lost to this batch; the delivery
     // failure makes the commit fail, so the input is reprocessed after a restart.
+    failures_.fetch_add(1);  // before the record stops being in flight (see OnDelivered)
+    OnDelivered(reinterpret_cast<void*>(static_cast<intptr_t>(epoch)));
     int64_t suppressed = 0;
-    if (produce_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+    bool allowed = false;
+    {
+      std::lock_guard lock(produce_log_mu_);
+      allowed = produce_log_.Allow(std::chrono::steady_clock::now(), &suppressed);
+    }
+    if (allowed) {
       Log(LogLevel::kError, "produce failed",
           {{"topic", topic},
            {"error", rd_kafka_err2str(err)},
@@ -83,7 +97,6 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
     }
     if (metrics_ != nullptr) metrics_->OnDeliveryFailure(topic);
     if (headers != nullptr) rd_kafka_headers_destroy(headers);
-    failures_.fetch_add(1);
     return;
   }
 }

@@ -31,8 +31,9 @@ class KafkaOutputSink : public OutputSink {
   KafkaOutputSink(rd_kafka_t* producer, const Config& config, std::string ce_source,
                   Metrics* metrics);
 
-  // Event time (ms) of the input record being handled: ce_time of DLQ records, which carry no
-  // time of their own. Deterministic on reprocessing (it is the input's Kafka timestamp).
+  // Event time (ms) of the input record being handled on the calling thread: ce_time of DLQ
+  // records, which carry no time of their own. Deterministic on reprocessing (it is the input's
+  // Kafka timestamp).
   void set_input_time_ms(int64_t ms) { input_time_ms_ = ms; }
 
   void Emit(const OutputRecord& record) override;
@@ -40,16 +41,18 @@ class KafkaOutputSink : public OutputSink {
   // Produces one changelog record to `partition` of the state topic (empty value = tombstone).
   void PutState(int32_t partition, std::string_view key, std::string_view value);
 
-  // Records handed to librdkafka so far (outputs and changelog).
-  int64_t produced() const { return produced_; }
+  // Records handed to librdkafka so far (outputs and changelog), by every thread.
+  int64_t produced() const { return produced_.load(std::memory_order_relaxed); }
 
   // Delivery tracking by epoch (the worker's commit batches): every record produced from now on
-  // belongs to `epoch` (non-decreasing; set on the worker thread). OnDelivered takes the
-  // msg->_private of a delivery report (success or failure) of this sink's producer; it may run on
-  // any thread that serves the producer's reports (the worker's poll and flush calls, and the
-  // ProducerKicker's flush).
-  void set_epoch(int64_t epoch) { epoch_ = epoch; }
-  int64_t epoch() const { return epoch_; }
+  // belongs to `epoch` (non-decreasing; set by the worker's main thread, while pipeline threads
+  // may be producing: a record produced meanwhile may land in either epoch, which only delays
+  // the step that waits for it). OnDelivered takes the msg->_private of a delivery report
+  // (success or failure) of this sink's producer; it may run on any thread that serves the
+  // producer's reports (the worker's poll and flush calls, and the ProducerKicker's flush).
+  // Every method of the sink may be called from several threads at once.
+  void set_epoch(int64_t epoch) { epoch_.store(epoch); }
+  int64_t epoch() const { return epoch_.load(); }
   void OnDelivered(void* opaque);
   // True when every record of epochs <= `epoch` has had its delivery report.
   bool DeliveredThrough(int64_t epoch) const {
@@ -71,11 +74,12 @@ class KafkaOutputSink : public OutputSink {
   const Config& config_;
   std::string ce_source_;
   Metrics* metrics_;
-  int64_t input_time_ms_ = 0;
-  int64_t produced_ = 0;
-  int64_t epoch_ = 0;
+  static thread_local int64_t input_time_ms_;
+  std::atomic<int64_t> produced_{0};
+  std::atomic<int64_t> epoch_{0};
   mutable std::mutex in_flight_mu_;
-  std::map<int64_t, int64_t> in_flight_;             // epoch -> records without a delivery report
+  std::map<int64_t, int64_t> in_flight_;  // epoch -> records without a delivery report
+  std::mutex produce_log_mu_;
   LogLimiter produce_log_{std::chrono::seconds(1)};  // one "produce failed" line per second
   std::atomic<int64_t> failures_{0};
 };

@@ -63,6 +63,7 @@ Worker::Worker(const Config& config, std::string bootstrap, std::string instance
       exactly_once_(config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce) {}
 
 Worker::~Worker() {
+  StopLanes();
   kicker_.reset();  // its flush serves delivery reports that reach sink_
   held_.reset();
   unsealed_.reset();
@@ -148,6 +149,12 @@ bool Worker::Start(std::string* error) {
   sink_ = std::make_unique<KafkaOutputSink>(producer_, config_,
                                             "handoffd/" + config_.kafka.group_id, metrics_);
   if (!exactly_once_) kicker_ = std::make_unique<ProducerKicker>(producer_);
+  for (int32_t i = 0; i < config_.kafka.pipeline_threads; ++i) {
+    auto lane = std::make_unique<Lane>();
+    Lane* raw = lane.get();
+    lane->thread = std::thread([this, raw] { LaneLoop(raw); });
+    lanes_.push_back(std::move(lane));
+  }
   // Learn every output topic's leaders now: the first record to a topic the producer has no
   // metadata for waits for a refresh (about a second), which would stall the first commit.
   for (const std::string& topic : AllTopics(config_.topics)) {
@@ -269,6 +276,7 @@ void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* 
 
 void Worker::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t* parts) {
+  Quiesce();  // the partitions change below
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     Assign(rk, parts);
   } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
@@ -555,7 +563,7 @@ void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
                         sink_.get());
   next = msg->offset + 1;
   part.dirty = true;
-  ++catch_up_.records;
+  catch_up_.records.fetch_add(1, std::memory_order_relaxed);
   (is_acks ? part.acks_eof : part.events_eof) = false;
 }
 
@@ -569,6 +577,7 @@ void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
 //     at_least_once: commit the consumer offsets once the changelog is acknowledged (at the
 //     next commit's step 1; at once on revocation and shutdown).
 bool Worker::Commit(bool force) {
+  Quiesce();
   bool any = force && !partitions_.empty();
   for (auto& [p, part] : partitions_) any = any || part->dirty;
   last_commit_ = Clock::now();
@@ -683,6 +692,7 @@ class HeldWriter : public ChangelogSink {
 
 bool Worker::CloseBatch() {
   if (held_ != nullptr) return false;
+  Quiesce();
   bool any = false;
   for (auto& [p, part] : partitions_) any = any || part->dirty;
   if (!any) return true;
@@ -843,6 +853,7 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
 }
 
 void Worker::FollowWallClock() {
+  Quiesce();
   int64_t now_ms = WallClockMs();
   int64_t target = now_ms - config_.time.allowed_lateness_ms;
   for (auto& [p, part] : partitions_) {
@@ -860,6 +871,7 @@ void Worker::FollowWallClock() {
 }
 
 void Worker::ReportLag(bool log) {
+  Quiesce();
   int64_t total = 0;
   for (auto& [p, part] : partitions_) {
     int64_t low = 0;
@@ -892,17 +904,96 @@ void Worker::ReportLag(bool log) {
   (void)total;
 }
 
-int Worker::ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks) {
+int Worker::ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks,
+                         std::vector<std::vector<Lane::Item>>* rounds) {
   rd_kafka_message_t* batch[kPollBatch];
   ssize_t n = rd_kafka_consume_batch_queue(queue, timeout_ms, batch, kPollBatch);
   for (ssize_t i = 0; i < n; ++i) {
-    Handle(batch[i], is_acks);
-    rd_kafka_message_destroy(batch[i]);
+    rd_kafka_message_t* msg = batch[i];
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      Handle(msg, is_acks);  // an error: logged here, nothing of a partition's is touched
+      rd_kafka_message_destroy(msg);
+      continue;
+    }
+    const size_t lane = static_cast<size_t>(std::max<int32_t>(msg->partition, 0)) % rounds->size();
+    (*rounds)[lane].push_back({msg, is_acks});
   }
   return n > 0 ? static_cast<int>(n) : 0;
 }
 
+void Worker::LaneLoop(Lane* lane) {
+  std::vector<Lane::Item> work;
+  for (;;) {
+    bool at_head = false;
+    {
+      std::unique_lock lock(lane->mu);
+      lane->work_cv.wait(lock, [lane] { return !lane->pending.empty() || lane->stop; });
+      if (lane->pending.empty()) return;  // stopped
+      work.swap(lane->pending);
+      at_head = lane->at_head;
+      lane->busy = true;
+    }
+    lane->idle_cv.notify_all();  // room for the next round
+    for (const Lane::Item& item : work) {
+      Handle(item.msg, item.is_acks);
+      rd_kafka_message_destroy(item.msg);
+    }
+    work.clear();
+    // The round read everything there was: what it produced goes out now, not after linger.ms.
+    if (at_head && kicker_ != nullptr) {
+      const int64_t produced = sink_->produced();
+      if (lane_kicked_produced_.exchange(produced) != produced) kicker_->Kick();
+    }
+    {
+      std::lock_guard lock(lane->mu);
+      lane->busy = false;
+    }
+    lane->idle_cv.notify_all();
+  }
+}
+
+void Worker::Dispatch(std::vector<std::vector<Lane::Item>>* rounds, bool at_head) {
+  // Bounds the records a lane holds (each pins its fetch buffer): the main thread waits while
+  // a lane has a round pending, so at most two rounds per lane are in memory.
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    std::vector<Lane::Item>& round = (*rounds)[i];
+    if (round.empty()) continue;
+    Lane& lane = *lanes_[i];
+    {
+      std::unique_lock lock(lane.mu);
+      lane.idle_cv.wait(lock, [&lane] { return lane.pending.size() < 4 * kPollBatch; });
+      lane.pending.insert(lane.pending.end(), round.begin(), round.end());
+      lane.at_head = at_head;
+    }
+    lane.work_cv.notify_one();
+    round.clear();
+  }
+}
+
+void Worker::Quiesce() {
+  for (const std::unique_ptr<Lane>& lane : lanes_) {
+    std::unique_lock lock(lane->mu);
+    lane->idle_cv.wait(lock, [&lane] { return lane->pending.empty() && !lane->busy; });
+  }
+}
+
+void Worker::StopLanes() {
+  for (const std::unique_ptr<Lane>& lane : lanes_) {
+    {
+      std::lock_guard lock(lane->mu);
+      lane->stop = true;
+    }
+    lane->work_cv.notify_one();
+  }
+  for (const std::unique_ptr<Lane>& lane : lanes_) {
+    if (lane->thread.joinable()) lane->thread.join();
+    for (const Lane::Item& item : lane->pending) rd_kafka_message_destroy(item.msg);
+    lane->pending.clear();
+  }
+}
+
 void Worker::CheckCaughtUp() {
+  Quiesce();
   for (const auto& [p, part] : partitions_) {
     if (!part->events_eof || !part->acks_eof) return;
   }
@@ -910,10 +1001,11 @@ void Worker::CheckCaughtUp() {
   const double seconds = SecondsSince(catch_up_.start);
   Log(LogLevel::kInfo, "caught up",
       {{"partitions", std::to_string(partitions_.size())},
-       {"records", std::to_string(catch_up_.records)},
+       {"records", std::to_string(catch_up_.records.load())},
        {"duration_ms", std::to_string(static_cast<int64_t>(seconds * 1000))},
-       {"records_per_s", std::to_string(static_cast<int64_t>(
-                             static_cast<double>(catch_up_.records) / std::max(seconds, 1e-3)))},
+       {"records_per_s",
+        std::to_string(static_cast<int64_t>(static_cast<double>(catch_up_.records.load()) /
+                                            std::max(seconds, 1e-3)))},
        // What the catch-up cost the machine (all of the process's threads): on a busy host the
        // duration says more about the neighbours than about handoffd.
        {"cpu_ms",
@@ -927,22 +1019,26 @@ int Worker::Run(const std::atomic<bool>& stop) {
   int lag_reports = 0;
   const auto commit_interval = std::chrono::milliseconds(config_.kafka.commit_interval_ms);
   bool idle = false;
+  std::vector<std::vector<Lane::Item>> rounds(lanes_.size());
   while (!stop.load() && !fatal_) {
-    int handled = 0;
     // When idle, block briefly on the events consumer (the rebalance callback runs in there);
     // acks are then polled without waiting, so an ack waits at most one such pause.
     // In batches: one call into librdkafka per batch instead of per record. With a timeout the
     // call waits until the batch is full or the timeout passes, so it is 2 ms, and only when
     // idle (it bounds the extra latency). Rebalance callbacks are served inside the call.
-    const int events = ConsumeBatch(consumer_queue_, idle ? 2 : 0, false);
-    handled += events + ConsumeBatch(acks_queue_, 0, true);
+    // The lanes decode and process while this thread reads the next round.
+    const int events = ConsumeBatch(consumer_queue_, idle ? 2 : 0, false, &rounds);
+    const int handled = events + ConsumeBatch(acks_queue_, 0, true, &rounds);
     idle = handled == 0;
-    if (catch_up_.active) CheckCaughtUp();
+    // The events batch was not full: this round read everything there was (caught up).
+    const bool at_head = events < kPollBatch;
+    Dispatch(&rounds, at_head);
+    if (catch_up_.active && at_head) CheckCaughtUp();
     rd_kafka_poll(producer_, 0);  // delivery reports
     if (!exactly_once_ && !ReleaseHeld()) break;
-    // Caught up with the events (the batch was not full): what this round produced goes out now
-    // instead of after linger.ms. Under a backlog every batch is full and linger.ms batches.
-    if (kicker_ != nullptr && (events < kPollBatch) && sink_->produced() != kicked_produced_) {
+    // Caught up: the changelog records this thread produced go out now instead of after
+    // linger.ms (the lanes kick for their outputs). Under a backlog linger.ms batches.
+    if (kicker_ != nullptr && at_head && sink_->produced() != kicked_produced_) {
       kicked_produced_ = sink_->produced();
       kicker_->Kick();
     }
@@ -975,6 +1071,7 @@ int Worker::Run(const std::atomic<bool>& stop) {
   rd_kafka_consumer_close(consumer_);
   rd_kafka_consumer_close(acks_);
   rd_kafka_consumer_close(restorer_);
+  StopLanes();
   const int timeout_ms = static_cast<int>(config_.kafka.shutdown_timeout_ms);
   if (exactly_once_ && txn_open_) {
     // Empty (everything was committed) or, after a fatal error, not to be committed.

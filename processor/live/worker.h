@@ -3,21 +3,27 @@
 // partition p and acks partition p. State moves with the partition through the changelog
 // (changelog.h): restored on assignment, written per commit interval, closed by a meta record.
 //
-// Threading: everything runs on the thread that calls Run(); ready() may be called from any
-// thread (the /readyz handler). Failures at start-up are returned as errors; on the message
-// path bad input goes to the DLQ and Kafka errors are logged and retried, except fatal producer
-// errors, which end Run() with a non-zero code (a restart resumes from the changelog).
+// Threading: the thread that calls Run() (the main thread) reads from Kafka, serves rebalances
+// and commits; kafka.pipeline_threads lanes decode and process the records (partition p on lane
+// p % n, events and acks in the order read). The main thread touches partitions only while every
+// lane is idle (Quiesce), so a partition's pipeline is only ever used by one thread at a time.
+// ready() may be called from any thread (the /readyz handler). Failures at start-up are returned as
+// errors; on the message path bad input goes to the DLQ and Kafka errors are logged and retried,
+// except fatal producer errors, which end Run() with a non-zero code (a restart resumes from the
+// changelog).
 #pragma once
 
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -89,10 +95,34 @@ class Worker {
   // Restores every owned partition again and seeks the inputs there (after an aborted txn).
   bool Rewind();
 
+  // A lane: one pipeline thread and the records the main thread handed it.
+  struct Lane {
+    struct Item {
+      rd_kafka_message_t* msg;  // owned
+      bool is_acks;
+    };
+    std::mutex mu;
+    std::condition_variable work_cv;  // records arrived, or stop
+    std::condition_variable idle_cv;  // pending taken, or the lane went idle
+    std::vector<Item> pending;
+    bool at_head = false;  // the records of `pending` end a round that read everything there was
+    bool busy = false;
+    bool stop = false;
+    std::thread thread;
+  };
+  void LaneLoop(Lane* lane);
+  // Hands the round's records to the lanes (blocks while a lane has too many pending).
+  void Dispatch(std::vector<std::vector<Lane::Item>>* rounds, bool at_head);
+  // Returns once every lane is idle with nothing pending.
+  void Quiesce();
+  void StopLanes();
+
+  // On a lane (or on the main thread while the lanes are idle).
   void Handle(rd_kafka_message_t* msg, bool is_acks);
-  // Handles up to kPollBatch records of `queue` (waiting up to timeout_ms for the first);
-  // returns how many.
-  int ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks);
+  // Reads up to kPollBatch records of `queue` (waiting up to timeout_ms for the first) into
+  // their lanes' round; handles errors at once; returns how many records it read.
+  int ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks,
+                   std::vector<std::vector<Lane::Item>>* rounds);
   // Writes changelog + meta for dirty partitions and commits (see the .cc for the order).
   // Returns false on a fatal error.
   bool Commit(bool force);
@@ -139,12 +169,14 @@ class Worker {
   std::vector<rd_kafka_topic_t*> consumer_topics_;  // acks_ and restorer_ topics, likewise
 
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+  std::atomic<int64_t> lane_kicked_produced_{0};  // sink_->produced() at the last lane kick
   std::atomic<bool> ready_{false};
   struct CatchUp {
     bool active = false;  // assigned, not yet at the end of every input
     std::chrono::steady_clock::time_point start;
-    double cpu_start = 0;  // process CPU seconds at the assignment
-    int64_t records = 0;   // input records handled since the assignment
+    double cpu_start = 0;             // process CPU seconds at the assignment
+    std::atomic<int64_t> records{0};  // input records handled since the assignment
   } catch_up_;
   bool fatal_ = false;
   bool txn_open_ = false;
