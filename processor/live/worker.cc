@@ -232,6 +232,7 @@ bool Worker::Start(std::string* error) {
       {{"group_id", config_.kafka.group_id},
        {"instance", instance_},
        {"guarantee", exactly_once_ ? "exactly_once" : "at_least_once"},
+       {"pipeline_threads", std::to_string(lanes_.size())},
        {"events", config_.topics.events},
        {"acks", config_.topics.acks},
        {"state", config_.topics.state}});

@@ -77,6 +77,9 @@ def parse_args():
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     parser.add_argument("--guarantee", choices=["at_least_once", "exactly_once"],
                         help="override the test's processing guarantee")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="one more --set for every worker (repeatable), e.g. "
+                             "kafka.pipeline_threads=1")
     return parser.parse_args()
 
 
@@ -218,6 +221,7 @@ class Env:
         self.handoffd = os.path.abspath(args.handoffd)
         self.source_dir = os.path.abspath(args.source_dir)
         self.keep = args.keep
+        self.worker_sets = list(getattr(args, "set", []) or [])
         self.tmp = tempfile.mkdtemp(prefix=f"handoffd-{name}-")
         self.config = os.path.join(self.source_dir, "tests", "data", "test-catalog.yaml")
         self.partitions = partitions
@@ -269,7 +273,7 @@ class Env:
             # A killed member leaves the group after this; the mock's rebalance waits that long.
             "kafka.properties.session.timeout.ms=3000",
             "kafka.properties.heartbeat.interval.ms=500",
-        ] + list(extra_sets)
+        ] + list(extra_sets) + self.worker_sets
         return Worker(self, name, sets)
 
     def produce(self, topic, records):
