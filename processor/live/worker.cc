@@ -941,10 +941,7 @@ void Worker::LaneLoop(Lane* lane) {
     }
     work.clear();
     // The round read everything there was: what it produced goes out now, not after linger.ms.
-    if (at_head && kicker_ != nullptr) {
-      const int64_t produced = sink_->produced();
-      if (lane_kicked_produced_.exchange(produced) != produced) kicker_->Kick();
-    }
+    if (at_head) KickIfProduced();
     {
       std::lock_guard lock(lane->mu);
       lane->busy = false;
@@ -953,9 +950,16 @@ void Worker::LaneLoop(Lane* lane) {
   }
 }
 
+void Worker::KickIfProduced() {
+  if (kicker_ == nullptr) return;
+  const int64_t produced = sink_->produced();
+  if (kicked_produced_.exchange(produced) != produced) kicker_->Kick();
+}
+
 void Worker::Dispatch(std::vector<std::vector<Lane::Item>>* rounds, bool at_head) {
-  // Bounds the records a lane holds (each pins its fetch buffer): the main thread waits while
-  // a lane has a round pending, so at most two rounds per lane are in memory.
+  // Bounds the records a lane holds (each pins its fetch buffer): the main thread waits while a
+  // lane has 4 batches' worth pending, so a lane holds at most that plus one round waiting and
+  // the records it is handling.
   for (size_t i = 0; i < lanes_.size(); ++i) {
     std::vector<Lane::Item>& round = (*rounds)[i];
     if (round.empty()) continue;
@@ -1039,10 +1043,7 @@ int Worker::Run(const std::atomic<bool>& stop) {
     if (!exactly_once_ && !ReleaseHeld()) break;
     // Caught up: the changelog records this thread produced go out now instead of after
     // linger.ms (the lanes kick for their outputs). Under a backlog linger.ms batches.
-    if (kicker_ != nullptr && at_head && sink_->produced() != kicked_produced_) {
-      kicked_produced_ = sink_->produced();
-      kicker_->Kick();
-    }
+    if (at_head) KickIfProduced();
     auto now = Clock::now();
     // Under a backlog a commit (two flushes) can take longer than the interval; spacing commits
     // at least 2x their duration keeps them under a third of the time, at the cost of larger

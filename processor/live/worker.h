@@ -111,11 +111,13 @@ class Worker {
     std::thread thread;
   };
   void LaneLoop(Lane* lane);
-  // Hands the round's records to the lanes (blocks while a lane has too many pending).
+  // Hands the round's records to the lanes (blocks while a lane has 4 batches' worth pending).
   void Dispatch(std::vector<std::vector<Lane::Item>>* rounds, bool at_head);
   // Returns once every lane is idle with nothing pending.
   void Quiesce();
   void StopLanes();
+  // at_least_once: kicks the producer if anything was produced since the last kick (any thread).
+  void KickIfProduced();
 
   // On a lane (or on the main thread while the lanes are idle).
   void Handle(rd_kafka_message_t* msg, bool is_acks);
@@ -164,13 +166,12 @@ class Worker {
   std::unique_ptr<KafkaOutputSink> sink_;
   // at_least_once: sends the producer's queue once the worker has caught up (see Run()).
   std::unique_ptr<ProducerKicker> kicker_;
-  int64_t kicked_produced_ = 0;                     // sink_->produced() at the last kick
+  std::atomic<int64_t> kicked_produced_{0};         // sink_->produced() at the last kick
   std::vector<rd_kafka_topic_t*> producer_topics_;  // kept so their metadata stays cached
   std::vector<rd_kafka_topic_t*> consumer_topics_;  // acks_ and restorer_ topics, likewise
 
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
   std::vector<std::unique_ptr<Lane>> lanes_;
-  std::atomic<int64_t> lane_kicked_produced_{0};  // sink_->produced() at the last lane kick
   std::atomic<bool> ready_{false};
   struct CatchUp {
     bool active = false;  // assigned, not yet at the end of every input
