@@ -84,7 +84,6 @@ class KafkaOutputSink : public OutputSink {
   std::atomic<int64_t> failures_{0};
 };
 
-// Adapts Engine::DrainChanges to KafkaOutputSink::PutState for one partition.
 // Sends the producer's queued records now, without waiting for linger.ms, on request and
 // without blocking the caller. librdkafka 2.0.2 has no call for that except rd_kafka_flush(),
 // which ignores linger.ms only while it runs and blocks until every record is acknowledged; so a
@@ -120,6 +119,7 @@ class ProducerKicker {
   std::thread thread_;  // last: starts once the members above exist
 };
 
+// Adapts Engine::DrainChanges to KafkaOutputSink::PutState for one partition.
 class StateWriter : public ChangelogSink {
  public:
   StateWriter(KafkaOutputSink* sink, int32_t partition) : sink_(sink), partition_(partition) {}
