@@ -6,8 +6,8 @@
 #include <librdkafka/rdkafka.h>
 
 #include <cstdio>
-#include <initializer_list>
 #include <utility>
+#include <vector>
 
 namespace handoffd::bench {
 
@@ -15,7 +15,7 @@ namespace handoffd::bench {
 // is forwarded to the consumer queue. Returns nullptr after printing the error to stderr.
 inline rd_kafka_t* NewBenchConsumer(
     const char* program, const char* bootstrap, const char* group,
-    std::initializer_list<std::pair<const char*, const char*>> extra = {}) {
+    const std::vector<std::pair<const char*, const char*>>& extra = {}) {
   char errstr[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof errstr);

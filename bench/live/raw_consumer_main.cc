@@ -1,9 +1,9 @@
 // The raw consumer ceiling for bench/live/run: a plain librdkafka consumer that reads every
 // partition of one topic from the beginning and only counts messages, with the fetch settings
-// handoffd's consumer uses (processor/live/worker.cc): fetch.wait.max.ms 5 (the embedded broker
-// answers an empty fetch only when it expires; with librdkafka's 500 ms default two of five
-// passes of one run took 0.71 s instead of ~0.2 s, none since) and the larger local queue. Prints
-// one JSON line:
+// handoffd's consumer uses (kConsumerDefaults, processor/live/kafka_conf.h): fetch.wait.max.ms 5
+// (the embedded broker answers an empty fetch only when it expires; with librdkafka's 500 ms
+// default two of five passes of one run took 0.71 s instead of ~0.2 s, none since) and the larger
+// local queue. Prints one JSON line:
 // {"messages":N,"bytes":B,"seconds":S,"rate":R,"cpu_seconds":C} (C: the process's CPU time, all
 // threads, from the assignment to the last message). Usage: live_raw_consumer BOOTSTRAP TOPIC COUNT
 #include <librdkafka/rdkafka.h>
@@ -15,6 +15,7 @@
 
 #include "bench/live/bench_consumer.h"
 #include "processor/cpu_time.h"
+#include "processor/live/kafka_conf.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -23,10 +24,9 @@ int main(int argc, char** argv) {
   }
   const char* topic = argv[2];
   long long want = std::atoll(argv[3]);
-  rd_kafka_t* rk = handoffd::bench::NewBenchConsumer("live_raw_consumer", argv[1], "bench-raw",
-                                                     {{"fetch.wait.max.ms", "5"},
-                                                      {"queued.min.messages", "1000000"},
-                                                      {"queued.max.messages.kbytes", "262144"}});
+  rd_kafka_t* rk = handoffd::bench::NewBenchConsumer(
+      "live_raw_consumer", argv[1], "bench-raw",
+      {handoffd::kConsumerDefaults.begin(), handoffd::kConsumerDefaults.end()});
   if (rk == nullptr) return 1;
   rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(8);
   if (!handoffd::bench::AddAllPartitions("live_raw_consumer", rk, topic, parts,

@@ -6,13 +6,32 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <array>
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "config/config.h"
 
 namespace handoffd {
+
+// The worker's consumer settings that differ from librdkafka's defaults for speed (user-set
+// kafka.properties win); bench/live's raw consumer uses them too, so the two read alike.
+// The embedded broker answers an empty fetch only when fetch.wait.max.ms expires, even when
+// data arrives earlier (a real broker answers at once), so that wait is the event-to-packet
+// latency floor on it: 5 ms (librdkafka's default is 500 ms). On a real cluster it only sets
+// how often an idle consumer asks; raise it there if the broker's request rate matters.
+// librdkafka 2.0.2 stops fetching a partition whose local queue holds queued.min.messages
+// (default 100,000) or queued.max.messages.kbytes (64 MiB) and looks at it again only after a
+// fixed 1 s backoff (newer versions: fetch.queue.backoff.ms). A worker that drains the queue in
+// less than that then idles until the backoff ends: measured, half of a backlog's read time.
+// The queue must hold more than one second of processing: 1M records / 256 MiB.
+inline constexpr std::array<std::pair<const char*, const char*>, 3> kConsumerDefaults = {{
+    {"fetch.wait.max.ms", "5"},
+    {"queued.min.messages", "1000000"},
+    {"queued.max.messages.kbytes", "262144"},
+}};
 
 // True for property names whose values must never be logged.
 bool IsSecretProperty(std::string_view name);

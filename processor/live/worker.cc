@@ -88,22 +88,8 @@ bool Worker::Start(std::string* error) {
       {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
   };
-  // The embedded broker answers an empty fetch only when fetch.wait.max.ms expires, even when
-  // data arrives earlier (a real broker answers at once), so that wait is the event-to-packet
-  // latency floor on it: 5 ms (librdkafka's default is 500 ms). On a real cluster it only sets
-  // how often an idle consumer asks; raise it there if the broker's request rate matters.
-  // librdkafka 2.0.2 stops fetching a partition whose local queue holds queued.min.messages
-  // (default 100,000) or queued.max.messages.kbytes (64 MiB) and looks at it again only after a
-  // fixed 1 s backoff (newer versions: fetch.queue.backoff.ms). A worker that drains the queue in
-  // less than that then idles until the backoff ends: measured, half of a backlog's read time.
-  // The queue must hold more than one second of processing: 1M records / 256 MiB.
-  // User-set values in kafka.properties win.
-  const std::map<std::string, std::string> consumer_defaults = {
-      {"fetch.wait.max.ms", "5"},
-      {"queued.min.messages", "1000000"},
-      {"queued.max.messages.kbytes", "262144"},
-  };
-  for (const auto& [key, value] : consumer_defaults) {
+  // User-set values in kafka.properties win over kConsumerDefaults (kafka_conf.h: why each).
+  for (const auto& [key, value] : kConsumerDefaults) {
     if (config_.kafka.properties.count(key) == 0) consumer_common[key] = value;
   }
 
