@@ -83,6 +83,32 @@ TEST_F(LiveTopicAdmin, MissingTopicIsReportedAndNotCreated) {
   EXPECT_EQ(counts.acks, CoPartitioning::kMissing);
 }
 
+// `handoffd run` against a `handoffd broker` by address: the mock has no controller, so
+// CreateTopics would only time out. The embedded broker is recognised by its cluster id and a
+// missing topic is named in the error instead.
+TEST_F(LiveTopicAdmin, EmbeddedBrokerIsRecognisedAndItsMissingTopicsNamed) {
+  std::string error;
+  bool embedded = false;
+  EXPECT_TRUE(CreateMissingTopics(config_, broker_.bootstrap(), 2000, &error, &embedded)) << error;
+  EXPECT_TRUE(embedded);
+
+  config_.topics.state = "never.created.state";
+  embedded = false;
+  EXPECT_FALSE(CreateMissingTopics(config_, broker_.bootstrap(), 2000, &error, &embedded));
+  EXPECT_TRUE(embedded);
+  EXPECT_NE(error.find("embedded broker cannot create topics"), std::string::npos) << error;
+  EXPECT_NE(error.find("never.created.state"), std::string::npos) << error;
+  CoPartitioning counts;
+  ASSERT_TRUE(ReadCoPartitioning(config_, broker_.bootstrap(), 10000, 0, &counts, &error)) << error;
+  EXPECT_EQ(counts.state, CoPartitioning::kMissing);
+}
+
+TEST(LiveClusterId, OnlyTheMockClusterIdIsTheEmbeddedBroker) {
+  EXPECT_TRUE(IsEmbeddedClusterId("mockCluster1f0e5a0"));
+  EXPECT_FALSE(IsEmbeddedClusterId("q1Sh-9_ISia_zwGINzRvyQ"));  // a Kafka cluster's base64 UUID
+  EXPECT_FALSE(IsEmbeddedClusterId(""));
+}
+
 TEST_F(LiveTopicAdmin, UnreachableClusterIsAnError) {
   CoPartitioning counts;
   std::string error;

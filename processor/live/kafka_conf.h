@@ -33,6 +33,19 @@ inline constexpr std::array<std::pair<const char*, const char*>, 3> kConsumerDef
     {"queued.max.messages.kbytes", "262144"},
 }};
 
+// The consumers' group timeouts on the embedded broker (Worker::UseEmbeddedBrokerGroupTimeouts;
+// user-set kafka.properties win). librdkafka 2.0.2's mock starts a rebalance when a member joins
+// or leaves a running group and elects the assignment only when session.timeout.ms - 1 s has
+// passed, even when every member rejoined at once: with librdkafka's default 45 s, a second
+// worker got its partitions 44 s after joining (2 of 15 two-worker benchmark passes). 6 s makes
+// that 5 s; a member killed without leaving is dropped after 6 s. The heartbeat (default 3 s)
+// stays well inside the session. A real cluster's coordinator rebalances as soon as the members
+// have rejoined, so these apply to the embedded broker only.
+inline constexpr std::array<std::pair<const char*, const char*>, 2> kEmbeddedGroupTimeouts = {{
+    {"session.timeout.ms", "6000"},
+    {"heartbeat.interval.ms", "1000"},
+}};
+
 // True for property names whose values must never be logged.
 bool IsSecretProperty(std::string_view name);
 

@@ -131,6 +131,8 @@ int RunCommand(const std::vector<std::string>& args) {
     std::string bootstrap = config.kafka.bootstrap_servers;
     std::unique_ptr<EmbeddedBroker> broker;
     std::string error;
+    // The embedded broker: started here, or a `handoffd broker` recognised by its cluster id.
+    bool embedded = false;
     if (bootstrap == "embedded") {
       broker = std::make_unique<EmbeddedBroker>();
       if (!broker->Start(AllTopics(config.topics), config.kafka.partitions, &error)) {
@@ -138,15 +140,17 @@ int RunCommand(const std::vector<std::string>& args) {
         return 1;
       }
       bootstrap = broker->bootstrap();
-    } else if (!CreateMissingTopics(config, bootstrap, 15000, &error)) {
+      embedded = true;
+    } else if (!CreateMissingTopics(config, bootstrap, 15000, &error, &embedded)) {
       // Not fatal: the account may lack CreateTopics rights while the topics exist.
       Log(LogLevel::kWarn, "topic creation skipped", {{"error", error}});
     }
-    if (!CheckCoPartitioned(config, bootstrap, broker == nullptr)) return 1;
+    if (!CheckCoPartitioned(config, bootstrap, !embedded)) return 1;
 
     prometheus::Registry registry;
     Metrics metrics(registry, config);
     Worker worker(config, bootstrap, cli.Get("--instance").value_or(DefaultInstance()), &metrics);
+    if (embedded) worker.UseEmbeddedBrokerGroupTimeouts();
     std::unique_ptr<MetricsServer> server = MetricsServer::Start(
         config.metrics.listen, registry, [&worker] { return worker.ready(); }, &error);
     if (server == nullptr) {

@@ -25,10 +25,23 @@ ClientPtr NewClient(rd_kafka_type_t type, const Config& config, const std::strin
   return ClientPtr(NewKafkaClient(type, conf, what, error), rd_kafka_destroy);
 }
 
+// The cluster id from `rk`'s cached metadata ("" when the broker sent none).
+std::string CachedClusterId(rd_kafka_t* rk) {
+  char* id = rd_kafka_clusterid(rk, 0);
+  if (id == nullptr) return "";
+  std::string out(id);
+  rd_kafka_mem_free(rk, id);
+  return out;
+}
+
 }  // namespace
 
+bool IsEmbeddedClusterId(std::string_view cluster_id) {
+  return cluster_id.starts_with("mockCluster");
+}
+
 bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int timeout_ms,
-                         std::string* error) {
+                         std::string* error, bool* embedded) {
   ClientPtr guard = NewClient(RD_KAFKA_PRODUCER, config, bootstrap, "admin", error);
   if (guard == nullptr) return false;
   rd_kafka_t* rk = guard.get();
@@ -46,6 +59,21 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
     if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) existing.insert(md->topics[i].topic);
   }
   rd_kafka_metadata_destroy(md);
+  const bool mock = IsEmbeddedClusterId(CachedClusterId(rk));
+  if (embedded != nullptr) *embedded = mock;
+  if (mock) {
+    std::string missing;
+    for (const std::string& topic : AllTopics(config.topics)) {
+      if (existing.count(topic) == 0) missing += (missing.empty() ? "" : ",") + topic;
+    }
+    if (missing.empty()) {
+      Log(LogLevel::kInfo, "topics present", {{"count", std::to_string(existing.size())}});
+      return true;
+    }
+    *error = "the embedded broker cannot create topics through the admin API, missing: " + missing +
+             " (start handoffd broker with this --config, or add them with --extra-topics)";
+    return false;
+  }
 
   std::vector<rd_kafka_NewTopic_t*> wanted;
   for (const std::string& topic : AllTopics(config.topics)) {

@@ -6,17 +6,25 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "config/config.h"
 
 namespace handoffd {
 
+// True for the cluster id librdkafka's mock cluster reports ("mockCluster<hex>"): the embedded
+// broker, started by `handoffd broker` or `bootstrap_servers: embedded`. A Kafka cluster's id is
+// a base64 UUID.
+bool IsEmbeddedClusterId(std::string_view cluster_id);
+
 // Creates every missing topic of AllTopics(config.topics) on `bootstrap`, using
 // config.kafka.properties for security settings. Returns false and sets *error when the
 // cluster cannot be reached within `timeout_ms` or refuses a topic (other than "already
-// exists"). Do not call against the embedded broker (the mock times out on CreateTopics).
+// exists"). When the cluster is the embedded broker (its metadata's cluster id), sets *embedded
+// (if given) and does not ask: the mock has no controller and would let CreateTopics time out;
+// a missing topic is then an error at once, naming the topics.
 bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int timeout_ms,
-                         std::string* error);
+                         std::string* error, bool* embedded = nullptr);
 
 // Partition counts of the three topics the worker joins per partition: events partition p, acks
 // partition p and state partition p hold the same runs. kMissing when the cluster lacks a topic.

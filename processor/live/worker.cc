@@ -88,9 +88,21 @@ bool Worker::Start(std::string* error) {
       {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
       {"isolation.level", "read_committed"},
   };
-  // User-set values in kafka.properties win over kConsumerDefaults (kafka_conf.h: why each).
-  for (const auto& [key, value] : kConsumerDefaults) {
-    if (config_.kafka.properties.count(key) == 0) consumer_common[key] = value;
+  // handoffd's own defaults (kafka_conf.h: why each); a value set in kafka.properties wins.
+  const auto& user = config_.kafka.properties;
+  auto set_default = [&](const char* key, const char* value) {
+    if (user.count(key) == 0) consumer_common[key] = value;
+  };
+  for (const auto& [key, value] : kConsumerDefaults) set_default(key, value);
+  if (embedded_broker_) {
+    for (const auto& [key, value] : kEmbeddedGroupTimeouts) set_default(key, value);
+    auto effective = [&](const std::string& key) {
+      return user.count(key) != 0 ? user.at(key) : consumer_common.at(key);
+    };
+    Log(LogLevel::kInfo, "embedded broker group timeouts",
+        {{"session_timeout_ms", effective("session.timeout.ms")},
+         {"heartbeat_interval_ms", effective("heartbeat.interval.ms")},
+         {"why", "the embedded broker holds a rebalance for session.timeout.ms - 1 s"}});
   }
 
   auto with = [&](std::map<std::string, std::string> extra) {

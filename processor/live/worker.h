@@ -46,6 +46,12 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
+  // The group is on the embedded broker (librdkafka's mock): call before Start(). The mock
+  // holds a rebalance that a member's join or leave starts for session.timeout.ms - 1 s (44 s
+  // with librdkafka's default 45 s), however soon every member has rejoined, so Start() uses
+  // kEmbeddedGroupTimeouts for the consumers (user-set kafka.properties win).
+  void UseEmbeddedBrokerGroupTimeouts() { embedded_broker_ = true; }
+
   // Creates the clients, initialises transactions (exactly_once) and subscribes. Returns false
   // and sets *error when a client cannot be created or transactions cannot be initialised.
   bool Start(std::string* error);
@@ -156,6 +162,7 @@ class Worker {
   std::string instance_;
   Metrics* metrics_;
   bool exactly_once_;
+  bool embedded_broker_ = false;
 
   rd_kafka_t* consumer_ = nullptr;              // group member, subscribed to the events topic
   rd_kafka_t* acks_ = nullptr;                  // assign-only: acks p follows events p

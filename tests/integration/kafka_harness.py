@@ -264,16 +264,20 @@ class Env:
             log(f"logs kept in {self.tmp}")
         return False
 
-    def worker(self, name, guarantee="at_least_once", extra_sets=()):
+    def worker(self, name, guarantee="at_least_once", extra_sets=(), group_timeouts=True):
+        """group_timeouts=False: the worker's own defaults for the embedded broker (a user who
+        sets nothing), instead of the tests' shorter session.timeout.ms."""
         sets = [
             f"kafka.bootstrap_servers={self.bootstrap}",
             f"kafka.processing_guarantee={guarantee}",
             "kafka.group_id=handoffd-test",
             "metrics.listen=127.0.0.1:0",
+        ]
+        if group_timeouts:
             # A killed member leaves the group after this; the mock's rebalance waits that long.
-            "kafka.properties.session.timeout.ms=3000",
-            "kafka.properties.heartbeat.interval.ms=500",
-        ] + list(extra_sets) + self.worker_sets
+            sets += ["kafka.properties.session.timeout.ms=3000",
+                     "kafka.properties.heartbeat.interval.ms=500"]
+        sets += list(extra_sets) + self.worker_sets
         return Worker(self, name, sets)
 
     def produce(self, topic, records):

@@ -1,7 +1,8 @@
 """Live mode, co-partitioning: a worker whose state topic has a different partition count than
 its events and acks topics (here one the broker auto-created with its default count, as a
 cluster does for a producer that writes to an unknown topic) refuses to start: it exits non-zero
-with one error line naming each topic and its count, before joining the group. A worker on
+with one error line naming each topic and its count, before joining the group. On the embedded
+broker, a missing state topic is named at once (the mock cannot create topics). A worker on
 topics created together starts."""
 
 import re
@@ -46,6 +47,21 @@ def main(args):
         assert "hint" in fields, lines[0]
         assert 'msg="worker started"' not in text, "subscribed before the check"
         kh.log(f"mis-partitioned state topic: exit {rc}, {lines[0].split('msg=', 1)[1][:80]}...")
+
+        # A state topic the embedded broker does not have: the mock cannot create topics through
+        # the admin API, so the worker says which are missing instead of waiting for CreateTopics
+        # to time out (it did, for 15 s), then refuses to start.
+        missing = env.worker("copart-missing",
+                             extra_sets=["topics.state=handoffd.state.missing"]).start()
+        rc = missing.proc.wait(timeout=60)
+        text = missing.current_log()
+        assert rc != 0, f"exit code {rc}\n{text[-3000:]}"
+        warn = [l for l in text.splitlines() if 'msg="topic creation skipped"' in l]
+        assert len(warn) == 1 and "embedded broker cannot create topics" in warn[0] \
+            and "handoffd.state.missing" in warn[0], text[-3000:]
+        assert "CreateTopics timed out" not in text, text[-3000:]
+        assert re.search(r'msg="topics not co-partitioned".* state=missing', text), text[-3000:]
+        kh.log("missing state topic on the embedded broker: named at once, exit " + str(rc))
 
         good = env.worker("copart-good").start()
         good.metrics_port()  # logged after the check passed
