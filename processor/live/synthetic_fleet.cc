@@ -83,10 +83,13 @@ SyntheticFleet::Run SyntheticFleet::NewRun(int64_t now_ms) {
 }
 
 void SyntheticFleet::Next(int64_t now_ms, FleetRecord* out) {
-  // Appended in place (out->json keeps its capacity): this runs once per generated record.
-  char ts[kRfc3339MsLength];
-  FormatRfc3339Ms(now_ms, ts);
-  const std::string_view ts_view(ts, kRfc3339MsLength);
+  // Appended in place (out->json keeps its capacity): this runs once per generated record, and
+  // at high rates hundreds of records share a millisecond and its formatted time.
+  if (now_ms != ts_ms_) {
+    FormatRfc3339Ms(now_ms, ts_);
+    ts_ms_ = now_ms;
+  }
+  const std::string_view ts_view(ts_, kRfc3339MsLength);
   std::string& json = out->json;
   json.clear();
   if (!acks_.empty() && acks_.begin()->first <= now_ms) {

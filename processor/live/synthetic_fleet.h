@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "processor/time_format.h"
+
 namespace handoffd {
 
 struct FleetRecord {
@@ -52,6 +54,8 @@ class SyntheticFleet {
   std::multimap<int64_t, PendingAck> acks_;  // by due time
   int64_t runs_started_ = 0;
   int64_t event_seq_ = 0;
+  int64_t ts_ms_ = -1;  // the time ts_ holds, formatted
+  char ts_[kRfc3339MsLength] = {};
 };
 
 }  // namespace handoffd
