@@ -825,7 +825,11 @@ constexpr std::string_view kNotObject = "not_object";
 constexpr std::string_view kBadTimestamp = "bad_timestamp";
 
 constexpr size_t kMaxRunIdBytes = 256;
-constexpr int64_t kInitialCapacity = 1 << 20;
+// The buffers a Decoder starts with: ordinary events are a few hundred bytes. Each live
+// partition has its own Pipeline and so its own Decoder; at 1 MiB (the default
+// max_event_bytes) each took ~5 MiB of simdjson buffers plus 1 MiB zero-filled, and ~1 ms per
+// partition of a rebalance's restore went to touching them.
+constexpr int64_t kInitialCapacity = 64 << 10;
 
 bool TwoDigits(const char* p, int* out) {
   unsigned a = static_cast<unsigned char>(p[0]) - '0';

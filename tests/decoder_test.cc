@@ -68,6 +68,18 @@ TEST_F(DecoderTest, OversizedWinsOverEverythingElse) {
   EXPECT_EQ(small.Decode(std::string(18, ' ') + "[]", &e), "not_object");
 }
 
+// The buffers start small (64 KiB) and grow for a larger event up to max_event_bytes.
+TEST_F(DecoderTest, EventsLargerThanTheInitialBuffersDecodeAndSmallOnesAfterThem) {
+  for (size_t size : {size_t{100} << 10, size_t{900} << 10}) {
+    std::string note(size, 'x');
+    const Event& big = Ok(Ev("heartbeat", R"("step":")" + note + R"(")"));
+    ASSERT_TRUE(big.step.has_value());
+    EXPECT_EQ(big.step->size(), size);
+    const Event& small = Ok(Ev("heartbeat", R"("step":"fetch")"));
+    EXPECT_EQ(small.step.value_or(""), "fetch");
+  }
+}
+
 TEST_F(DecoderTest, MalformedJsonIsInvalidJson) {
   for (std::string_view bad : {
            "",

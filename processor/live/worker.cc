@@ -384,20 +384,20 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
   std::map<int32_t, int64_t> ends;  // partitions still being read: their end offsets
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
+  const std::map<int32_t, int64_t> lows = ListOffsets(topic, ps, RD_KAFKA_OFFSET_BEGINNING);
+  const std::map<int32_t, int64_t> highs = ListOffsets(topic, ps, RD_KAFKA_OFFSET_END);
   for (int32_t p : ps) {
-    int64_t low = 0;
-    int64_t high = 0;
-    rd_kafka_resp_err_t err =
-        rd_kafka_query_watermark_offsets(restorer_, topic.c_str(), p, &low, &high, 10000);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (lows.count(p) == 0 || highs.count(p) == 0) {
       Log(LogLevel::kError, "restore failed",
-          {{"partition", std::to_string(p)}, {"topic", topic}, {"error", rd_kafka_err2str(err)}});
+          {{"partition", std::to_string(p)},
+           {"topic", topic},
+           {"error", "its offsets could not be listed"}});
       continue;
     }
     folds[p];
-    if (high > low) {
-      ends[p] = high;
-      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = low;
+    if (highs.at(p) > lows.at(p)) {
+      ends[p] = highs.at(p);
+      rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = lows.at(p);
     }
   }
   if (list->cnt > 0) {
@@ -446,12 +446,35 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
     rd_kafka_assign(restorer_, nullptr);
   }
   rd_kafka_topic_partition_list_destroy(list);
-  for (auto& [p, fold] : folds) restored[p] = BuildPartition(p, fold, SecondsSince(t0));
+  // Partitions without a meta record start at their inputs' first offsets.
+  std::vector<int32_t> fresh;
+  for (const auto& [p, fold] : folds) {
+    if (!fold.meta()) fresh.push_back(p);
+  }
+  std::map<int32_t, int64_t> first_events;
+  std::map<int32_t, int64_t> first_acks;
+  if (!fresh.empty()) {
+    first_events = ListOffsets(config_.topics.events, fresh, RD_KAFKA_OFFSET_BEGINNING);
+    first_acks = ListOffsets(config_.topics.acks, fresh, RD_KAFKA_OFFSET_BEGINNING);
+  }
+  // Absolute offsets, not RD_KAFKA_OFFSET_BEGINNING: librdkafka 2.0.2 resolves a logical offset
+  // with a ListOffsets request per partition and, measured, starts all but the first partition
+  // of an assignment about 500 ms late. If retention moves the start meanwhile,
+  // auto.offset.reset=earliest applies. The logical offset stays the fallback.
+  auto first = [](const std::map<int32_t, int64_t>& offsets, int32_t p) {
+    auto it = offsets.find(p);
+    return it == offsets.end() ? RD_KAFKA_OFFSET_BEGINNING : it->second;
+  };
+  for (auto& [p, fold] : folds) {
+    restored[p] =
+        BuildPartition(p, fold, SecondsSince(t0), {first(first_events, p), first(first_acks, p)});
+  }
   return restored;
 }
 
 std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const ChangelogRestore& fold,
-                                                          double seconds) {
+                                                          double seconds,
+                                                          std::pair<int64_t, int64_t> first) {
   auto part = std::make_unique<Partition>();
   part->id = p;
   if (metrics_ != nullptr) part->observer = metrics_->NewPartitionObserver();
@@ -468,13 +491,9 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
     part->next_events = fold.meta()->next_events_offset;
     part->next_acks = fold.meta()->next_acks_offset;
   } else {
-    // No meta yet: start at the inputs' first offsets. Absolute offsets, not
-    // RD_KAFKA_OFFSET_BEGINNING: librdkafka 2.0.2 resolves a logical offset with a ListOffsets
-    // request per partition and, measured, starts all but the first partition of an assignment
-    // about 500 ms late. If retention moves the start meanwhile, auto.offset.reset=earliest
-    // applies.
-    part->next_events = FirstOffset(config_.topics.events, p);
-    part->next_acks = FirstOffset(config_.topics.acks, p);
+    // No meta yet: start at the inputs' first offsets.
+    part->next_events = first.first;
+    part->next_acks = first.second;
   }
   // Orphans of a batch whose meta never landed: overwrite them with the committed value so the
   // latest record of every key is committed state (what compaction keeps).
@@ -497,14 +516,30 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
   return part;
 }
 
-int64_t Worker::FirstOffset(const std::string& topic, int32_t p) {
-  int64_t low = 0;
-  int64_t high = 0;
-  if (rd_kafka_query_watermark_offsets(restorer_, topic.c_str(), p, &low, &high, 10000) !=
-      RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return RD_KAFKA_OFFSET_BEGINNING;  // librdkafka looks it up itself
+std::map<int32_t, int64_t> Worker::ListOffsets(const std::string& topic,
+                                               const std::vector<int32_t>& ps, int64_t which) {
+  std::map<int32_t, int64_t> out;
+  if (ps.empty()) return out;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
+  for (int32_t p : ps) rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = which;
+  // ListOffsets with the logical offsets as timestamps: -2 the first offset, -1 the end.
+  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(restorer_, list, 10000);
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& tp = list->elems[i];
+    rd_kafka_resp_err_t perr = err != RD_KAFKA_RESP_ERR_NO_ERROR ? err : tp.err;
+    if (perr == RD_KAFKA_RESP_ERR_NO_ERROR && tp.offset >= 0) {
+      out[tp.partition] = tp.offset;
+    } else {
+      Log(LogLevel::kWarn, "list offsets failed",
+          {{"partition", std::to_string(tp.partition)},
+           {"topic", topic},
+           {"error", perr != RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_err2str(perr)
+                                                        : "no offset in the ListOffsets answer"}});
+    }
   }
-  return low;
+  rd_kafka_topic_partition_list_destroy(list);
+  return out;
 }
 
 bool Worker::Rewind() {

@@ -93,11 +93,15 @@ class Worker {
   // read to its end within the restore timeout) is missing from the result, after a log line.
   std::map<int32_t, std::unique_ptr<Partition>> Restore(const std::vector<int32_t>& ps);
   // Builds partition p's Pipeline from its folded changelog; `seconds` is the read's duration.
-  std::unique_ptr<Partition> BuildPartition(int32_t p, const ChangelogRestore& fold,
-                                            double seconds);
-  // The first offset of topic partition p (its low watermark), or RD_KAFKA_OFFSET_BEGINNING when
-  // the broker cannot say.
-  int64_t FirstOffset(const std::string& topic, int32_t p);
+  // Without a meta record the inputs start at `first` (events, acks offsets).
+  std::unique_ptr<Partition> BuildPartition(int32_t p, const ChangelogRestore& fold, double seconds,
+                                            std::pair<int64_t, int64_t> first);
+  // The offsets of `topic`'s partitions `ps` at `which` (RD_KAFKA_OFFSET_BEGINNING: the first
+  // offset; RD_KAFKA_OFFSET_END: the end), asked in one ListOffsets request per leader: a
+  // request per partition made a rebalance wait one round trip per partition, three times over.
+  // A partition the broker could not answer for is missing from the result, after a warning.
+  std::map<int32_t, int64_t> ListOffsets(const std::string& topic, const std::vector<int32_t>& ps,
+                                         int64_t which);
   // Restores every owned partition again and seeks the inputs there (after an aborted txn).
   bool Rewind();
 
