@@ -36,11 +36,12 @@ inline constexpr std::array<std::pair<const char*, const char*>, 3> kConsumerDef
 // The consumers' group timeouts on the embedded broker (Worker::UseEmbeddedBrokerGroupTimeouts;
 // user-set kafka.properties win). librdkafka 2.0.2's mock starts a rebalance when a member joins
 // or leaves a running group and elects the assignment only when session.timeout.ms - 1 s has
-// passed, even when every member rejoined at once: with librdkafka's default 45 s, a second
-// worker got its partitions 44 s after joining (2 of 15 two-worker benchmark passes). 6 s makes
-// that 5 s; a member killed without leaving is dropped after 6 s. The heartbeat (default 3 s)
-// stays well inside the session. A real cluster's coordinator rebalances as soon as the members
-// have rejoined, so these apply to the embedded broker only.
+// passed, even when every member rejoined at once: with librdkafka's default 45 s, a worker
+// added to a running group got its partitions after 88 s (cooperative-sticky: two rebalances)
+// and a graceful leave moved them after 43 s. 6 s makes that ~10 s and ~4 s; a member killed
+// without leaving is dropped after 6 s. The heartbeat (default 3 s) stays well inside the
+// session. A real cluster's coordinator rebalances as soon as the members have rejoined, so
+// these apply to the embedded broker only.
 inline constexpr std::array<std::pair<const char*, const char*>, 2> kEmbeddedGroupTimeouts = {{
     {"session.timeout.ms", "6000"},
     {"heartbeat.interval.ms", "1000"},
