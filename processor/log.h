@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,13 +27,14 @@ void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> f
 
 // Bounds a line that can repeat per record (a refused produce request fails every record in it)
 // to one per `interval`; the lines left out are counted and reported by the next one.
-// Not thread-safe: one limiter per thread.
+// Thread-safe: the worker's pipeline threads and the threads serving delivery reports share one.
 class LogLimiter {
  public:
   explicit LogLimiter(std::chrono::steady_clock::duration interval) : interval_(interval) {}
   // True when a line may be written now; *suppressed is then the number of lines left out
   // since the last one written (log it as a field).
   bool Allow(std::chrono::steady_clock::time_point now, int64_t* suppressed) {
+    std::lock_guard lock(mu_);
     if (written_ && now - last_ < interval_) {
       ++suppressed_;
       return false;
@@ -45,6 +47,7 @@ class LogLimiter {
   }
 
  private:
+  std::mutex mu_;
   std::chrono::steady_clock::duration interval_;
   std::chrono::steady_clock::time_point last_{};
   bool written_ = false;

@@ -84,12 +84,7 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
     failures_.fetch_add(1);  // before the record stops being in flight (see OnDelivered)
     OnDelivered(reinterpret_cast<void*>(static_cast<intptr_t>(epoch)));
     int64_t suppressed = 0;
-    bool allowed = false;
-    {
-      std::lock_guard lock(produce_log_mu_);
-      allowed = produce_log_.Allow(std::chrono::steady_clock::now(), &suppressed);
-    }
-    if (allowed) {
+    if (produce_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
       Log(LogLevel::kError, "produce failed",
           {{"topic", topic},
            {"error", rd_kafka_err2str(err)},

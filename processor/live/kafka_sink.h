@@ -78,8 +78,7 @@ class KafkaOutputSink : public OutputSink {
   std::atomic<int64_t> produced_{0};
   std::atomic<int64_t> epoch_{0};
   mutable std::mutex in_flight_mu_;
-  std::map<int64_t, int64_t> in_flight_;  // epoch -> records without a delivery report
-  std::mutex produce_log_mu_;
+  std::map<int64_t, int64_t> in_flight_;             // epoch -> records without a delivery report
   LogLimiter produce_log_{std::chrono::seconds(1)};  // one "produce failed" line per second
   std::atomic<int64_t> failures_{0};
 };

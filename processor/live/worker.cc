@@ -255,12 +255,7 @@ void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* 
       msg->err != RD_KAFKA_RESP_ERR__PURGE_INFLIGHT) {
     std::string topic(MessageTopic(msg));
     int64_t suppressed = 0;
-    bool allowed = false;
-    {
-      std::lock_guard lock(self->delivery_log_mu_);
-      allowed = self->delivery_log_.Allow(Clock::now(), &suppressed);
-    }
-    if (allowed) {
+    if (self->delivery_log_.Allow(Clock::now(), &suppressed)) {
       Log(LogLevel::kError, "delivery failed",
           {{"topic", topic},
            {"partition", std::to_string(msg->partition)},

@@ -159,8 +159,7 @@ class Worker {
 
   const Config& config_;
   // One "delivery failed" line per second: a refused request fails each of its records.
-  // Delivery reports may be served on the kicker's thread too: the mutex guards the limiter.
-  std::mutex delivery_log_mu_;
+  // Delivery reports may be served on the kicker's thread too (LogLimiter is thread-safe).
   LogLimiter delivery_log_{std::chrono::seconds(1)};
   std::string bootstrap_;
   std::string instance_;
