@@ -297,6 +297,7 @@ class WorkerThread {
  public:
   WorkerThread(const Config& config, const std::string& bootstrap, Metrics* metrics)
       : worker_(std::make_unique<Worker>(config, bootstrap, "faults-1", metrics)) {
+    worker_->UseEmbeddedBrokerSettings();  // as `handoffd run` does against the embedded broker
     std::string error;
     started_ = worker_->Start(&error);
     EXPECT_TRUE(started_) << error;

@@ -42,6 +42,47 @@ TEST(LiveKafkaConf, UserPropertiesPassThroughAndHandoffdSettingsWin) {
   rd_kafka_conf_destroy(conf);
 }
 
+// A real broker answers a fetch as soon as data arrives, so the worker leaves fetch.wait.max.ms
+// (and the group timeouts) to librdkafka there: with 5 ms, an idle worker's two consumers would
+// send each broker ~400 empty fetches a second.
+TEST(LiveKafkaConf, RealClusterConsumersKeepLibrdkafkasFetchWaitAndGroupTimeouts) {
+  std::map<std::string, std::string> defaults = ConsumerDefaults(DefaultConfig(), false);
+  EXPECT_EQ(defaults.count("fetch.wait.max.ms"), 0u);
+  EXPECT_EQ(defaults.count("session.timeout.ms"), 0u);
+  EXPECT_EQ(defaults.count("heartbeat.interval.ms"), 0u);
+  EXPECT_EQ(defaults["queued.min.messages"], "1000000");
+  EXPECT_EQ(defaults["queued.max.messages.kbytes"], "262144");
+}
+
+// The embedded broker holds an empty fetch for the whole fetch.wait.max.ms and a rebalance for
+// session.timeout.ms - 1 s, so there the consumers wait 5 ms and use a 6 s session.
+TEST(LiveKafkaConf, EmbeddedBrokerConsumersGetAShortFetchWaitAndShortSessions) {
+  std::map<std::string, std::string> defaults = ConsumerDefaults(DefaultConfig(), true);
+  EXPECT_EQ(defaults["fetch.wait.max.ms"], "5");
+  EXPECT_EQ(defaults["session.timeout.ms"], "6000");
+  EXPECT_EQ(defaults["heartbeat.interval.ms"], "1000");
+  EXPECT_EQ(defaults["queued.min.messages"], "1000000");
+}
+
+TEST(LiveKafkaConf, UserSetConsumerPropertiesAreNotOverridden) {
+  Config config = DefaultConfig();
+  config.kafka.properties["fetch.wait.max.ms"] = "50";
+  config.kafka.properties["queued.min.messages"] = "10000";
+  for (bool embedded : {false, true}) {
+    std::map<std::string, std::string> defaults = ConsumerDefaults(config, embedded);
+    EXPECT_EQ(defaults.count("fetch.wait.max.ms"), 0u) << embedded;
+    EXPECT_EQ(defaults.count("queued.min.messages"), 0u) << embedded;
+    EXPECT_EQ(defaults["queued.max.messages.kbytes"], "262144") << embedded;
+  }
+  std::string error;
+  rd_kafka_conf_t* conf = MakeKafkaConf(config, "b1:9092", ConsumerDefaults(config, true), &error);
+  ASSERT_NE(conf, nullptr) << error;
+  EXPECT_EQ(Get(conf, "fetch.wait.max.ms"), "50");
+  EXPECT_EQ(Get(conf, "queued.min.messages"), "10000");
+  EXPECT_EQ(Get(conf, "session.timeout.ms"), "6000");
+  rd_kafka_conf_destroy(conf);
+}
+
 TEST(LiveKafkaConf, RejectedPropertyIsNamedButItsValueIsNot) {
   Config config = DefaultConfig();
   config.kafka.properties["no.such.property"] = "hunter2";

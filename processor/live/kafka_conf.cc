@@ -32,6 +32,18 @@ bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
 
 }  // namespace
 
+std::map<std::string, std::string> ConsumerDefaults(const Config& config, bool embedded_broker) {
+  std::map<std::string, std::string> defaults;
+  auto add = [&](const auto& settings) {
+    for (const auto& [key, value] : settings) {
+      if (config.kafka.properties.count(key) == 0) defaults[key] = value;
+    }
+  };
+  add(kConsumerDefaults);
+  if (embedded_broker) add(kEmbeddedConsumerDefaults);
+  return defaults;
+}
+
 bool IsSecretProperty(std::string_view name) {
   std::string lower(name);
   std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -16,36 +16,45 @@
 
 namespace handoffd {
 
-// The worker's consumer settings that differ from librdkafka's defaults for speed (user-set
-// kafka.properties win); bench/live's raw consumer uses them too, so the two read alike.
-// The embedded broker answers an empty fetch only when fetch.wait.max.ms expires, even when
-// data arrives earlier (a real broker answers at once), so that wait is the event-to-packet
-// latency floor on it: 5 ms (librdkafka's default is 500 ms). On a real cluster it only sets
-// how often an idle consumer asks; raise it there if the broker's request rate matters.
+// The worker's consumer settings that differ from librdkafka's defaults for speed, on any
+// cluster (user-set kafka.properties win); bench/live's raw consumer uses them too, so the two
+// read alike.
 // librdkafka 2.0.2 stops fetching a partition whose local queue holds queued.min.messages
 // (default 100,000) or queued.max.messages.kbytes (64 MiB) and looks at it again only after a
 // fixed 1 s backoff (newer versions: fetch.queue.backoff.ms). A worker that drains the queue in
 // less than that then idles until the backoff ends: measured, half of a backlog's read time.
 // The queue must hold more than one second of processing: 1M records / 256 MiB.
-inline constexpr std::array<std::pair<const char*, const char*>, 3> kConsumerDefaults = {{
-    {"fetch.wait.max.ms", "5"},
+inline constexpr std::array<std::pair<const char*, const char*>, 2> kConsumerDefaults = {{
     {"queued.min.messages", "1000000"},
     {"queued.max.messages.kbytes", "262144"},
 }};
 
-// The consumers' group timeouts on the embedded broker (Worker::UseEmbeddedBrokerGroupTimeouts;
-// user-set kafka.properties win). librdkafka 2.0.2's mock starts a rebalance when a member joins
-// or leaves a running group and elects the assignment only when session.timeout.ms - 1 s has
-// passed, even when every member rejoined at once: with librdkafka's default 45 s, a worker
-// added to a running group got its partitions after 88 s (cooperative-sticky: two rebalances)
-// and a graceful leave moved them after 43 s. 6 s makes that ~10 s and ~4 s; a member killed
-// without leaving is dropped after 6 s. The heartbeat (default 3 s) stays well inside the
-// session. A real cluster's coordinator rebalances as soon as the members have rejoined, so
-// these apply to the embedded broker only.
-inline constexpr std::array<std::pair<const char*, const char*>, 2> kEmbeddedGroupTimeouts = {{
+// The consumers' settings on the embedded broker only (see ConsumerDefaults; user-set
+// kafka.properties win). Both work around librdkafka 2.0.2's mock; a real cluster keeps
+// librdkafka's defaults, which suit it.
+// - fetch.wait.max.ms 5: the mock answers an empty fetch only when fetch.wait.max.ms expires,
+//   even when data arrives earlier, so that wait is the event-to-packet latency floor there
+//   (librdkafka's default is 500 ms). A real broker answers as soon as data arrives: there the
+//   wait only sets how often an idle consumer asks, and 5 ms would send each broker ~200 empty
+//   fetches a second per consumer (the worker has two).
+// - session.timeout.ms 6000, heartbeat.interval.ms 1000: the mock starts a rebalance when a
+//   member joins or leaves a running group and elects the assignment only when
+//   session.timeout.ms - 1 s has passed, even when every member rejoined at once. With
+//   librdkafka's default 45 s, a worker added to a running group got its partitions after 88 s
+//   (cooperative-sticky: two rebalances) and a graceful leave moved them after 43 s; 6 s makes
+//   that ~10 s and ~4 s, and a member killed without leaving is dropped after 6 s. The heartbeat
+//   (default 3 s) stays well inside the session. A real cluster's coordinator rebalances as soon
+//   as the members have rejoined.
+inline constexpr std::array<std::pair<const char*, const char*>, 3> kEmbeddedConsumerDefaults = {{
+    {"fetch.wait.max.ms", "5"},
     {"session.timeout.ms", "6000"},
     {"heartbeat.interval.ms", "1000"},
 }};
+
+// handoffd's defaults for the worker's consumers: kConsumerDefaults, plus
+// kEmbeddedConsumerDefaults when `embedded_broker`, leaving out every key config.kafka.properties
+// sets (the user's value wins and MakeKafkaConf applies it).
+std::map<std::string, std::string> ConsumerDefaults(const Config& config, bool embedded_broker);
 
 // True for property names whose values must never be logged.
 bool IsSecretProperty(std::string_view name);

@@ -151,7 +151,7 @@ int RunCommand(const std::vector<std::string>& args) {
     prometheus::Registry registry;
     Metrics metrics(registry, config);
     Worker worker(config, bootstrap, cli.Get("--instance").value_or(DefaultInstance()), &metrics);
-    if (embedded) worker.UseEmbeddedBrokerGroupTimeouts();
+    if (embedded) worker.UseEmbeddedBrokerSettings();
     std::unique_ptr<MetricsServer> server = MetricsServer::Start(
         config.metrics.listen, registry, [&worker] { return worker.ready(); }, &error);
     if (server == nullptr) {

@@ -1,5 +1,9 @@
 #include "processor/live/worker.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <functional>
 #include <utility>
@@ -19,6 +23,13 @@ using Clock = std::chrono::steady_clock;
 constexpr int kPollBatch = 1000;  // records per consumer per loop round
 constexpr auto kWallClockTick = std::chrono::milliseconds(100);
 constexpr auto kLagReport = std::chrono::seconds(1);  // metrics; logged every 10th time
+// The longest an idle Run() sleeps: how soon it sees the stop flag (set by a signal handler).
+constexpr auto kIdleWaitMax = std::chrono::milliseconds(100);
+// Woken from idle, Run() reads the events that arrive within this long as one round
+// (rd_kafka_consume_batch_queue returns when the batch is full or the timeout passes). Reading
+// at once instead made rounds smaller: at 100k events/s the worker used ~9% more CPU (main
+// thread wake-ups 1,800 -> 3,200 a second) for no measurable gain in latency.
+constexpr int kIdleGatherMs = 2;
 constexpr int kRestoreTimeoutMs = 120000;
 
 double SecondsSince(Clock::time_point t0) {
@@ -72,12 +83,17 @@ Worker::~Worker() {
   partitions_.clear();
   sink_.reset();
   for (rd_kafka_topic_t* rkt : producer_topics_) rd_kafka_topic_destroy(rkt);
-  for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_}) {
-    if (q != nullptr) rd_kafka_queue_destroy(q);
+  for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_, producer_queue_}) {
+    if (q == nullptr) continue;
+    rd_kafka_queue_io_event_enable(q, -1, nullptr, 0);  // before the pipe closes
+    rd_kafka_queue_destroy(q);
   }
   for (rd_kafka_topic_t* rkt : consumer_topics_) rd_kafka_topic_destroy(rkt);
   for (rd_kafka_t* rk : {consumer_, acks_, restorer_, producer_}) {
     if (rk != nullptr) rd_kafka_destroy(rk);
+  }
+  for (int fd : wake_pipe_) {
+    if (fd >= 0) close(fd);
   }
 }
 
@@ -89,20 +105,19 @@ bool Worker::Start(std::string* error) {
       {"isolation.level", "read_committed"},
   };
   // handoffd's own defaults (kafka_conf.h: why each); a value set in kafka.properties wins.
-  const auto& user = config_.kafka.properties;
-  auto set_default = [&](const char* key, const char* value) {
-    if (user.count(key) == 0) consumer_common[key] = value;
-  };
-  for (const auto& [key, value] : kConsumerDefaults) set_default(key, value);
+  consumer_common.merge(ConsumerDefaults(config_, embedded_broker_));
   if (embedded_broker_) {
-    for (const auto& [key, value] : kEmbeddedGroupTimeouts) set_default(key, value);
     auto effective = [&](const std::string& key) {
+      const auto& user = config_.kafka.properties;
       return user.count(key) != 0 ? user.at(key) : consumer_common.at(key);
     };
-    Log(LogLevel::kInfo, "embedded broker group timeouts",
-        {{"session_timeout_ms", effective("session.timeout.ms")},
+    Log(LogLevel::kInfo, "embedded broker consumer settings",
+        {{"fetch_wait_max_ms", effective("fetch.wait.max.ms")},
+         {"session_timeout_ms", effective("session.timeout.ms")},
          {"heartbeat_interval_ms", effective("heartbeat.interval.ms")},
-         {"why", "the embedded broker holds a rebalance for session.timeout.ms - 1 s"}});
+         {"why",
+          "the embedded broker holds an empty fetch for fetch.wait.max.ms and a rebalance for "
+          "session.timeout.ms - 1 s"}});
   }
 
   auto with = [&](std::map<std::string, std::string> extra) {
@@ -200,6 +215,16 @@ bool Worker::Start(std::string* error) {
   }
   consumer_queue_ = rd_kafka_queue_get_consumer(consumer_);
   acks_queue_ = rd_kafka_queue_get_consumer(acks_);
+  producer_queue_ = rd_kafka_queue_get_main(producer_);
+  if (pipe2(wake_pipe_, O_NONBLOCK | O_CLOEXEC) != 0) {
+    *error = "cannot create the wake-up pipe";
+    return false;
+  }
+  // One byte per queue per idle period at most: librdkafka writes again only once the queue has
+  // been served (rd_kafka_consume_batch_queue, rd_kafka_poll).
+  for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_, producer_queue_}) {
+    rd_kafka_queue_io_event_enable(q, wake_pipe_[1], "w", 1);
+  }
 
   if (exactly_once_) {
     rd_kafka_error_t* err = rd_kafka_init_transactions(
@@ -1025,6 +1050,15 @@ void Worker::StopLanes() {
   }
 }
 
+void Worker::WaitForWork(std::chrono::milliseconds timeout) {
+  pollfd pfd{wake_pipe_[0], POLLIN, 0};
+  if (poll(&pfd, 1, static_cast<int>(std::max<int64_t>(timeout.count(), 0))) > 0) {
+    char drain[64];
+    while (read(wake_pipe_[0], drain, sizeof drain) > 0) {
+    }
+  }
+}
+
 void Worker::CheckCaughtUp() {
   Quiesce();
   for (const auto& [p, part] : partitions_) {
@@ -1054,13 +1088,25 @@ int Worker::Run(const std::atomic<bool>& stop) {
   bool idle = false;
   std::vector<std::vector<Lane::Item>> rounds(lanes_.size());
   while (!stop.load() && !fatal_) {
-    // When idle, block briefly on the events consumer (the rebalance callback runs in there);
-    // acks are then polled without waiting, so an ack waits at most one such pause.
-    // In batches: one call into librdkafka per batch instead of per record. With a timeout the
-    // call waits until the batch is full or the timeout passes, so it is 2 ms, and only when
-    // idle (it bounds the extra latency). Rebalance callbacks are served inside the call.
-    // The lanes decode and process while this thread reads the next round.
-    const int events = ConsumeBatch(consumer_queue_, idle ? 2 : 0, false, &rounds);
+    // Idle (the last round read nothing): sleep until librdkafka queues a record, a callback or
+    // a delivery report, or the next periodic step is due, then gather the events that arrive
+    // within kIdleGatherMs into one round. Polling with a 2 ms timeout instead woke an idle
+    // worker ~550 times a second.
+    if (idle) {
+      const auto now = Clock::now();
+      auto due = std::min({last_tick + kWallClockTick, last_lag + kLagReport,
+                           last_commit_ + commit_interval, now + kIdleWaitMax});
+      if (held_ != nullptr || unsealed_ != nullptr || pending_group_offsets_ != nullptr) {
+        // A held batch moves on with delivery reports, which the kicker's flush may serve on
+        // its own thread: no wake-up reaches this one then.
+        due = std::min(due, now + std::chrono::milliseconds(1));
+      }
+      WaitForWork(std::chrono::ceil<std::chrono::milliseconds>(due - now));
+    }
+    // In batches: one call into librdkafka per batch instead of per record. Rebalance callbacks
+    // are served inside the call. The lanes decode and process while this thread reads the next
+    // round.
+    const int events = ConsumeBatch(consumer_queue_, idle ? kIdleGatherMs : 0, false, &rounds);
     const int handled = events + ConsumeBatch(acks_queue_, 0, true, &rounds);
     idle = handled == 0;
     // The events batch was not full: this round read everything there was (caught up).

@@ -46,11 +46,11 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // The group is on the embedded broker (librdkafka's mock): call before Start(). The mock
-  // holds a rebalance that a member's join or leave starts for session.timeout.ms - 1 s (44 s
-  // with librdkafka's default 45 s), however soon every member has rejoined, so Start() uses
-  // kEmbeddedGroupTimeouts for the consumers (user-set kafka.properties win).
-  void UseEmbeddedBrokerGroupTimeouts() { embedded_broker_ = true; }
+  // The group is on the embedded broker (librdkafka's mock): call before Start(). The consumers
+  // then use kEmbeddedConsumerDefaults (kafka_conf.h: a 5 ms fetch wait, because the mock holds
+  // an empty fetch that long even when data arrives, and 6 s sessions, because it holds a
+  // rebalance for session.timeout.ms - 1 s); user-set kafka.properties win.
+  void UseEmbeddedBrokerSettings() { embedded_broker_ = true; }
 
   // Creates the clients, initialises transactions (exactly_once) and subscribes. Returns false
   // and sets *error when a client cannot be created or transactions cannot be initialised.
@@ -153,6 +153,9 @@ class Worker {
   // Logs "caught up" (records and time since the assignment) the first time every owned
   // partition has reached the end of its events and acks after an assignment.
   void CheckCaughtUp();
+  // Idle: returns when a record, callback or delivery report is queued for Run(), or after
+  // `timeout`.
+  void WaitForWork(std::chrono::milliseconds timeout);
   void FollowWallClock();
   void ReportLag(bool log);
   bool Fatal() const { return fatal_; }
@@ -173,6 +176,10 @@ class Worker {
   rd_kafka_t* producer_ = nullptr;              // idempotent (at_least_once) or transactional
   rd_kafka_queue_t* consumer_queue_ = nullptr;  // consumer_'s queue (records and callbacks)
   rd_kafka_queue_t* acks_queue_ = nullptr;
+  rd_kafka_queue_t* producer_queue_ = nullptr;  // producer_'s main queue (delivery reports)
+  // A pipe that librdkafka writes a byte to when one of the three queues above goes from empty to
+  // non-empty (rd_kafka_queue_io_event_enable): an idle Run() sleeps on it (WaitForWork).
+  int wake_pipe_[2] = {-1, -1};
   std::unique_ptr<KafkaOutputSink> sink_;
   // at_least_once: sends the producer's queue once the worker has caught up (see Run()).
   std::unique_ptr<ProducerKicker> kicker_;

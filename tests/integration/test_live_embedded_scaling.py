@@ -4,7 +4,7 @@ within seconds. librdkafka 2.0.2's mock holds every rebalance that a member's jo
 for session.timeout.ms - 1 s, however soon the members rejoin; with librdkafka's default 45 s that
 was 88 s for a scale-out (cooperative-sticky: two rebalances) and 43 s after a graceful leave. The
 worker recognises the embedded broker by its cluster id and uses a 6 s session there
-(kEmbeddedGroupTimeouts, processor/live/kafka_conf.h)."""
+(kEmbeddedConsumerDefaults, processor/live/kafka_conf.h), and a 5 ms fetch wait."""
 
 import time
 
@@ -33,8 +33,9 @@ def main(args):
         a.wait_ready()
         wait_owned(a, lambda owned: owned == everything, 10, "first worker owns all")
         lines = [l for l in a.current_log().splitlines()
-                 if 'msg="embedded broker group timeouts"' in l]
-        assert len(lines) == 1 and "session_timeout_ms=6000" in lines[0], a.current_log()[-3000:]
+                 if 'msg="embedded broker consumer settings"' in l]
+        assert (len(lines) == 1 and "session_timeout_ms=6000" in lines[0]
+                and "fetch_wait_max_ms=5" in lines[0]), a.current_log()[-3000:]
 
         t0 = time.time()
         b = env.worker("sc-b", group_timeouts=False).start()
