@@ -1,6 +1,7 @@
 // The raw consumer ceiling for bench/live/run: a plain librdkafka consumer that reads every
 // partition of one topic from the beginning and only counts messages, with the fetch settings
-// handoffd's consumer uses (kConsumerDefaults, processor/live/kafka_conf.h): fetch.wait.max.ms 5
+// handoffd's consumer uses on the embedded broker (processor/live/kafka_conf.h: kConsumerDefaults
+// and kEmbeddedConsumerDefaults): fetch.wait.max.ms 5
 // (the embedded broker answers an empty fetch only when it expires; with librdkafka's 500 ms
 // default two of five passes of one run took 0.71 s instead of ~0.2 s, none since) and the larger
 // local queue. Prints one JSON line:
@@ -12,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bench/live/bench_consumer.h"
 #include "processor/cpu_time.h"
@@ -24,9 +27,12 @@ int main(int argc, char** argv) {
   }
   const char* topic = argv[2];
   long long want = std::atoll(argv[3]);
-  rd_kafka_t* rk = handoffd::bench::NewBenchConsumer(
-      "live_raw_consumer", argv[1], "bench-raw",
-      {handoffd::kConsumerDefaults.begin(), handoffd::kConsumerDefaults.end()});
+  std::vector<std::pair<const char*, const char*>> settings(handoffd::kConsumerDefaults.begin(),
+                                                            handoffd::kConsumerDefaults.end());
+  settings.insert(settings.end(), handoffd::kEmbeddedConsumerDefaults.begin(),
+                  handoffd::kEmbeddedConsumerDefaults.end());
+  rd_kafka_t* rk =
+      handoffd::bench::NewBenchConsumer("live_raw_consumer", argv[1], "bench-raw", settings);
   if (rk == nullptr) return 1;
   rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(8);
   if (!handoffd::bench::AddAllPartitions("live_raw_consumer", rk, topic, parts,
