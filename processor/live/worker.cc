@@ -87,7 +87,7 @@ Worker::~Worker() {
   partitions_.clear();
   sink_.reset();
   for (rd_kafka_topic_t* rkt : producer_topics_) rd_kafka_topic_destroy(rkt);
-  for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_, producer_queue_}) {
+  for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_}) {
     if (q == nullptr) continue;
     rd_kafka_queue_io_event_enable(q, -1, nullptr, 0);  // before the pipe closes
     rd_kafka_queue_destroy(q);
@@ -219,14 +219,15 @@ bool Worker::Start(std::string* error) {
   }
   consumer_queue_ = rd_kafka_queue_get_consumer(consumer_);
   acks_queue_ = rd_kafka_queue_get_consumer(acks_);
-  producer_queue_ = rd_kafka_queue_get_main(producer_);
   if (pipe2(wake_pipe_, O_NONBLOCK | O_CLOEXEC) != 0) {
     *error = "cannot create the wake-up pipe";
     return false;
   }
   // One byte per queue per idle period at most: librdkafka writes again only once the queue has
-  // been served (rd_kafka_consume_batch_queue, rd_kafka_poll).
-  for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_, producer_queue_}) {
+  // been served (rd_kafka_consume_batch_queue). Not on the producer's delivery reports: they
+  // matter to this thread only while a batch is held, and then it wakes every 1 ms anyway (Run);
+  // a wake-up per report cost the producer's thread a write(2) per Produce response under load.
+  for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_}) {
     rd_kafka_queue_io_event_enable(q, wake_pipe_[1], "w", 1);
   }
 
@@ -1096,15 +1097,15 @@ int Worker::Run(const std::atomic<bool>& stop) {
     // Idle (the last round read nothing): wait up to kIdleGatherMs for events, in one call
     // (rd_kafka_consume_batch_queue returns when the batch is full or the timeout passes, so a
     // trickle of records is read as one round). Idle for longer than kIdleSleepAfter: first
-    // sleep until librdkafka queues a record, a callback or a delivery report, or the next
+    // sleep until librdkafka queues a record or a consumer callback, or the next
     // periodic step is due; that spares an idle worker ~500 wake-ups a second.
     if (idle && Clock::now() - last_input >= kIdleSleepAfter) {
       const auto now = Clock::now();
       auto due = std::min({last_tick + kWallClockTick, last_lag + kLagReport,
                            last_commit_ + commit_interval, now + kIdleWaitMax});
       if (held_ != nullptr || unsealed_ != nullptr || pending_group_offsets_ != nullptr) {
-        // A held batch moves on with delivery reports, which the kicker's flush may serve on
-        // its own thread: no wake-up reaches this one then.
+        // A held batch moves on with delivery reports, which wake nobody here (and the
+        // kicker's flush may serve them on its own thread).
         due = std::min(due, now + std::chrono::milliseconds(1));
       }
       WaitForWork(std::chrono::ceil<std::chrono::milliseconds>(due - now));

@@ -153,8 +153,7 @@ class Worker {
   // Logs "caught up" (records and time since the assignment) the first time every owned
   // partition has reached the end of its events and acks after an assignment.
   void CheckCaughtUp();
-  // Idle: returns when a record, callback or delivery report is queued for Run(), or after
-  // `timeout`.
+  // Idle: returns when a record or a consumer callback is queued for Run(), or after `timeout`.
   void WaitForWork(std::chrono::milliseconds timeout);
   void FollowWallClock();
   void ReportLag(bool log);
@@ -176,8 +175,7 @@ class Worker {
   rd_kafka_t* producer_ = nullptr;              // idempotent (at_least_once) or transactional
   rd_kafka_queue_t* consumer_queue_ = nullptr;  // consumer_'s queue (records and callbacks)
   rd_kafka_queue_t* acks_queue_ = nullptr;
-  rd_kafka_queue_t* producer_queue_ = nullptr;  // producer_'s main queue (delivery reports)
-  // A pipe that librdkafka writes a byte to when one of the three queues above goes from empty to
+  // A pipe that librdkafka writes a byte to when one of the two queues above goes from empty to
   // non-empty (rd_kafka_queue_io_event_enable): an idle Run() sleeps on it (WaitForWork).
   int wake_pipe_[2] = {-1, -1};
   std::unique_ptr<KafkaOutputSink> sink_;
