@@ -1090,6 +1090,15 @@ int Worker::Run(const std::atomic<bool>& stop) {
   auto last_lag = Clock::now();
   int lag_reports = 0;
   const auto commit_interval = std::chrono::milliseconds(config_.kafka.commit_interval_ms);
+  // When the next commit (exactly_once) or batch close (at_least_once) is due. Under a backlog a
+  // commit (two flushes) can take longer than the interval; spacing exactly_once commits at
+  // least 2x their duration keeps them under a third of the time, at the cost of larger batches
+  // and later visibility only while they are slow.
+  auto next_commit = [&] {
+    return last_commit_ + (exactly_once_
+                               ? std::max<Clock::duration>(commit_interval, 2 * last_commit_cost_)
+                               : Clock::duration(commit_interval));
+  };
   bool idle = false;
   auto last_input = Clock::now();  // the last round that read anything
   std::vector<std::vector<Lane::Item>> rounds(lanes_.size());
@@ -1101,8 +1110,8 @@ int Worker::Run(const std::atomic<bool>& stop) {
     // periodic step is due; that spares an idle worker ~500 wake-ups a second.
     if (idle && Clock::now() - last_input >= kIdleSleepAfter) {
       const auto now = Clock::now();
-      auto due = std::min({last_tick + kWallClockTick, last_lag + kLagReport,
-                           last_commit_ + commit_interval, now + kIdleWaitMax});
+      auto due = std::min(
+          {last_tick + kWallClockTick, last_lag + kLagReport, next_commit(), now + kIdleWaitMax});
       if (held_ != nullptr || unsealed_ != nullptr || pending_group_offsets_ != nullptr) {
         // A held batch moves on with delivery reports, which wake nobody here (and the
         // kicker's flush may serve them on its own thread).
@@ -1127,14 +1136,10 @@ int Worker::Run(const std::atomic<bool>& stop) {
     // linger.ms (the lanes kick for their outputs). Under a backlog linger.ms batches.
     if (at_head) KickIfProduced();
     auto now = Clock::now();
-    // Under a backlog a commit (two flushes) can take longer than the interval; spacing commits
-    // at least 2x their duration keeps them under a third of the time, at the cost of larger
-    // batches (and, for exactly_once, later visibility) only while they are slow.
     if (!exactly_once_) {
       // Never blocks: the batch's changelog follows its outputs' delivery reports (ReleaseHeld).
-      if (now - last_commit_ >= commit_interval && CloseBatch()) last_commit_ = now;
-    } else if (now - last_commit_ >=
-               std::max<Clock::duration>(commit_interval, 2 * last_commit_cost_)) {
+      if (now >= next_commit() && CloseBatch()) last_commit_ = now;
+    } else if (now >= next_commit()) {
       Commit(false);
     }
     if (now - last_tick >= kWallClockTick) {
