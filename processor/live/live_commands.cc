@@ -306,11 +306,12 @@ int GenerateCommand(const std::vector<std::string>& args) {
           wall0_ms + std::chrono::duration_cast<std::chrono::milliseconds>(since_t0).count();
       for (; sent < due && !g_stop.load(); ++sent) {
         fleet.Next(now_ms, &record);
-        const std::string& topic = record.is_ack ? config.topics.acks : config.topics.events;
+        // The handles made above: by name, librdkafka would look the topic up for every record.
+        rd_kafka_topic_t* topic = record.is_ack ? acks_topic : events_topic;
         for (;;) {
           // The record's timestamp is the event time (librdkafka would read the clock again).
           rd_kafka_resp_err_t err =
-              rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic.c_str()),
+              rd_kafka_producev(producer, RD_KAFKA_V_RKT(topic),
                                 RD_KAFKA_V_KEY(record.run_id.data(), record.run_id.size()),
                                 RD_KAFKA_V_VALUE(record.json.data(), record.json.size()),
                                 RD_KAFKA_V_TIMESTAMP(now_ms),
