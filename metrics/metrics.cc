@@ -183,6 +183,10 @@ struct Metrics::Families {
                                "Duration of restoring a partition's state from the changelog.")),
         restored_records(Build(prometheus::BuildCounter(), r, "handoffd_restored_records_total",
                                "Changelog records read while restoring partition state.")),
+        restores_truncated(
+            Build(prometheus::BuildCounter(), r, "handoffd_restores_truncated_total",
+                  "Partition restores whose changelog no longer starts at offset 0: the broker "
+                  "deleted its oldest records, so runs last written there were not restored.")),
         assigned_partitions(Build(prometheus::BuildGauge(), r, "handoffd_assigned_partitions",
                                   "Input partitions currently assigned to this worker.")),
         build_info(Build(prometheus::BuildGauge(), r, "handoffd_build_info",
@@ -221,6 +225,7 @@ struct Metrics::Families {
     commit_failed = &commit_failures.Add({});
     restore = &restore_duration.Add({}, kRestoreBuckets);
     restored = &restored_records.Add({});
+    truncated = &restores_truncated.Add({});
     assigned = &assigned_partitions.Add({});
     build_info.Add({{"version", HANDOFFD_VERSION}}).Set(1);
   }
@@ -314,6 +319,7 @@ struct Metrics::Families {
   Family<Counter>& commit_failures;
   Family<Histogram>& restore_duration;
   Family<Counter>& restored_records;
+  Family<Counter>& restores_truncated;
   Family<Gauge>& assigned_partitions;
   Family<Gauge>& build_info;
 
@@ -338,6 +344,7 @@ struct Metrics::Families {
   Counter* commit_failed = nullptr;
   Histogram* restore = nullptr;
   Counter* restored = nullptr;
+  Counter* truncated = nullptr;
   Gauge* assigned = nullptr;
 
   // Live-mode per-partition gauges, dropped on revocation.
@@ -464,9 +471,10 @@ void Metrics::OnCommit(double seconds, bool ok) {
   if (!ok) f_->commit_failed->Increment();
 }
 
-void Metrics::OnRestore(int32_t /*partition*/, double seconds, int64_t records) {
+void Metrics::OnRestore(int32_t /*partition*/, double seconds, int64_t records, bool truncated) {
   f_->restore->Observe(seconds);
   f_->restored->Increment(static_cast<double>(records));
+  if (truncated) f_->truncated->Increment();
 }
 
 void Metrics::OnRecordsProduced(std::string_view topic, int64_t count) {

@@ -46,7 +46,9 @@ class Metrics : public EngineObserver {
   void SetWatermarkDelay(int32_t partition, double seconds);
   void ClearPartition(int32_t partition);  // on revocation: drop the partition's gauges
   void OnCommit(double seconds, bool ok);
-  void OnRestore(int32_t partition, double seconds, int64_t records);
+  // `truncated`: the changelog partition no longer starts at offset 0 (see the worker's
+  // msg="changelog head missing").
+  void OnRestore(int32_t partition, double seconds, int64_t records, bool truncated = false);
   void OnRecordsProduced(std::string_view topic, int64_t count);
   void OnDeliveryFailure(std::string_view topic);
   void SetAssignedPartitions(int64_t count);

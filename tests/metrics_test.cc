@@ -322,6 +322,8 @@ TEST_F(MetricsTest, CommitsRestoresAndProducedRecordsAreCounted) {
   metrics_.OnCommit(0.004, true);
   metrics_.OnCommit(0.2, false);
   metrics_.OnRestore(3, 1.5, 1200);
+  EXPECT_EQ(Scrape().at("handoffd_restores_truncated_total"), 0);  // exported from the start
+  metrics_.OnRestore(4, 0.5, 10, /*truncated=*/true);
   metrics_.OnRecordsProduced("handoff.page", 3);
   metrics_.OnRecordsProduced("handoff.audit", 5);
   metrics_.OnDeliveryFailure("handoff.page");
@@ -329,8 +331,9 @@ TEST_F(MetricsTest, CommitsRestoresAndProducedRecordsAreCounted) {
   EXPECT_EQ(s.at("handoffd_commit_duration_seconds_count"), 2);
   EXPECT_EQ(s.at("handoffd_commit_duration_seconds_bucket{le=\"0.005\"}"), 1);
   EXPECT_EQ(s.at("handoffd_commit_failures_total"), 1);
-  EXPECT_EQ(s.at("handoffd_restore_duration_seconds_sum"), 1.5);
-  EXPECT_EQ(s.at("handoffd_restored_records_total"), 1200);
+  EXPECT_EQ(s.at("handoffd_restore_duration_seconds_sum"), 2);
+  EXPECT_EQ(s.at("handoffd_restored_records_total"), 1210);
+  EXPECT_EQ(s.at("handoffd_restores_truncated_total"), 1);
   EXPECT_EQ(s.at("handoffd_records_produced_total{topic=\"handoff.page\"}"), 3);
   EXPECT_EQ(s.at("handoffd_records_produced_total{topic=\"handoff.audit\"}"), 5);
   EXPECT_EQ(s.at("handoffd_delivery_failures_total{topic=\"handoff.page\"}"), 1);

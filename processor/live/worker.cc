@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -407,6 +408,11 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
   // partitions costs one read of the largest, not the sum of all of them.
   std::map<int32_t, ChangelogRestore> folds;
   std::map<int32_t, int64_t> ends;  // partitions still being read: their end offsets
+  // Partitions whose changelog no longer starts at offset 0. handoffd never deletes changelog
+  // records: the broker did (retention on a state topic that is not cleanup.policy=compact, a
+  // DeleteRecords, or the embedded broker's ~5 MiB per partition), and a run whose last record
+  // was among them is not restored. Logged and counted; the restore goes on with what is left.
+  std::set<int32_t> truncated;
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
   const std::map<int32_t, int64_t> lows = ListOffsets(topic, ps, RD_KAFKA_OFFSET_BEGINNING);
@@ -420,6 +426,7 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
       continue;
     }
     folds[p];
+    if (lows.at(p) > 0) truncated.insert(p);
     if (highs.at(p) > lows.at(p)) {
       ends[p] = highs.at(p);
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = lows.at(p);
@@ -491,15 +498,27 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
     return it == offsets.end() ? RD_KAFKA_OFFSET_BEGINNING : it->second;
   };
   for (auto& [p, fold] : folds) {
+    if (truncated.count(p) != 0) {
+      Log(LogLevel::kWarn, "changelog head missing",
+          {{"partition", std::to_string(p)},
+           {"topic", topic},
+           {"first_offset", std::to_string(lows.at(p))},
+           {"hint",
+            "the broker deleted the oldest changelog records: runs last written before "
+            "first_offset are not restored; a state topic must be cleanup.policy=compact, and the "
+            "embedded broker keeps only ~5 MiB per partition"}});
+    }
     restored[p] =
-        BuildPartition(p, fold, SecondsSince(t0), {first(first_events, p), first(first_acks, p)});
+        BuildPartition(p, fold, SecondsSince(t0), {first(first_events, p), first(first_acks, p)},
+                       truncated.count(p) != 0);
   }
   return restored;
 }
 
 std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const ChangelogRestore& fold,
                                                           double seconds,
-                                                          std::pair<int64_t, int64_t> first) {
+                                                          std::pair<int64_t, int64_t> first,
+                                                          bool truncated) {
   auto part = std::make_unique<Partition>();
   part->id = p;
   if (metrics_ != nullptr) part->observer = metrics_->NewPartitionObserver();
@@ -537,7 +556,7 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
        {"events_offset", std::to_string(part->next_events)},
        {"acks_offset", std::to_string(part->next_acks)},
        {"duration_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
-  if (metrics_ != nullptr) metrics_->OnRestore(p, seconds, fold.records());
+  if (metrics_ != nullptr) metrics_->OnRestore(p, seconds, fold.records(), truncated);
   return part;
 }
 

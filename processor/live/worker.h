@@ -92,10 +92,11 @@ class Worker {
   // (see ChangelogRestore::TailKeys). A partition whose changelog cannot be read (error, or not
   // read to its end within the restore timeout) is missing from the result, after a log line.
   std::map<int32_t, std::unique_ptr<Partition>> Restore(const std::vector<int32_t>& ps);
-  // Builds partition p's Pipeline from its folded changelog; `seconds` is the read's duration.
+  // Builds partition p's Pipeline from its folded changelog; `seconds` is the read's duration,
+  // `truncated` whether the changelog had lost its head (counted in the restore metrics).
   // Without a meta record the inputs start at `first` (events, acks offsets).
   std::unique_ptr<Partition> BuildPartition(int32_t p, const ChangelogRestore& fold, double seconds,
-                                            std::pair<int64_t, int64_t> first);
+                                            std::pair<int64_t, int64_t> first, bool truncated);
   // The offsets of `topic`'s partitions `ps` at `which` (RD_KAFKA_OFFSET_BEGINNING: the first
   // offset; RD_KAFKA_OFFSET_END: the end), asked in one ListOffsets request per leader: a
   // request per partition made a rebalance wait one round trip per partition, three times over.
