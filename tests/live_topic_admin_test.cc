@@ -5,6 +5,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "processor/live/embedded_broker.h"
 #include "processor/live/topic_admin.h"
@@ -101,6 +103,20 @@ TEST_F(LiveTopicAdmin, EmbeddedBrokerIsRecognisedAndItsMissingTopicsNamed) {
   CoPartitioning counts;
   ASSERT_TRUE(ReadCoPartitioning(config_, broker_.bootstrap(), 10000, 0, &counts, &error)) << error;
   EXPECT_EQ(counts.state, CoPartitioning::kMissing);
+}
+
+TEST(LiveTopicConfigs, OnlyTheStateTopicIsCompactedAndItsOrphansWaitADay) {
+  Config config = DefaultConfig();
+  config.topics.state = "team-a.state";
+  using Configs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(TopicConfigs(config, "team-a.state"),
+            (Configs{{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}}));
+  EXPECT_EQ(TopicConfigs(config, "handoffd.state"), Configs{});  // not this config's state topic
+  for (const std::string& topic : AllTopics(config.topics)) {
+    if (topic != config.topics.state) {
+      EXPECT_EQ(TopicConfigs(config, topic), Configs{}) << topic;
+    }
+  }
 }
 
 TEST(LiveClusterId, OnlyTheMockClusterIdIsTheEmbeddedBroker) {

@@ -40,6 +40,12 @@ bool IsEmbeddedClusterId(std::string_view cluster_id) {
   return cluster_id.starts_with("mockCluster");
 }
 
+std::vector<std::pair<std::string, std::string>> TopicConfigs(const Config& config,
+                                                              std::string_view topic) {
+  if (topic != config.topics.state) return {};
+  return {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}};
+}
+
 bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int timeout_ms,
                          std::string* error, bool* embedded) {
   ClientPtr guard = NewClient(RD_KAFKA_PRODUCER, config, bootstrap, "admin", error);
@@ -86,8 +92,8 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
       for (auto* t : wanted) rd_kafka_NewTopic_destroy(t);
       return false;
     }
-    if (topic == config.topics.state) {
-      rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+    for (const auto& [name, value] : TopicConfigs(config, topic)) {
+      rd_kafka_NewTopic_set_config(nt, name.c_str(), value.c_str());
     }
     wanted.push_back(nt);
   }

@@ -1,5 +1,5 @@
 // Creates handoffd's topics on a real cluster with the Kafka admin API: partitions and
-// replication from config (kafka.partitions, kafka.replication_factor), cleanup.policy=compact
+// replication from config (kafka.partitions, kafka.replication_factor), TopicConfigs (compaction)
 // for the state changelog; and checks that the worker's per-partition topics are co-partitioned.
 // Existing topics are left as they are. Start-up only.
 #pragma once
@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 
@@ -16,6 +18,15 @@ namespace handoffd {
 // broker, started by `handoffd broker` or `bootstrap_servers: embedded`. A Kafka cluster's id is
 // a base64 UUID.
 bool IsEmbeddedClusterId(std::string_view cluster_id);
+
+// The topic-level configs CreateMissingTopics sets on `topic`: none, except for the state
+// changelog: cleanup.policy=compact (a restore needs the latest record of every key), and
+// min.compaction.lag.ms of a day. A crash mid-commit leaves run records after the last meta
+// record, which the next restore discards and overwrites with the committed value; until then
+// such an orphan must not let the cleaner drop the committed record it supersedes, and the
+// cleaner only compacts records older than min.compaction.lag.ms.
+std::vector<std::pair<std::string, std::string>> TopicConfigs(const Config& config,
+                                                              std::string_view topic);
 
 // Creates every missing topic of AllTopics(config.topics) on `bootstrap`, using
 // config.kafka.properties for security settings. Returns false and sets *error when the
