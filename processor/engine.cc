@@ -96,6 +96,11 @@ class Engine::Impl {
   int64_t watermark_ms() const { return watermark_; }
   int64_t active_runs() const { return active_; }
   void DrainChanges(ChangelogSink* sink);
+  void MarkAllChanged() {
+    for (uint32_t slot = 0; slot < runs_.size(); ++slot) {
+      if (runs_[slot].in_use) Touch(slot);
+    }
+  }
   std::string SerializeMeta() const { return EncodeMeta({watermark_, max_ts_, next_seq_}); }
   bool RestoreRun(std::string_view run_id, std::string_view state);
   bool RestoreMeta(std::string_view meta);
@@ -1237,6 +1242,7 @@ void Engine::AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
 int64_t Engine::watermark_ms() const { return impl_->watermark_ms(); }
 int64_t Engine::active_runs() const { return impl_->active_runs(); }
 void Engine::DrainChanges(ChangelogSink* sink) { impl_->DrainChanges(sink); }
+void Engine::MarkAllChanged() { impl_->MarkAllChanged(); }
 std::string Engine::SerializeMeta() const { return impl_->SerializeMeta(); }
 bool Engine::RestoreRun(std::string_view run_id, std::string_view state) {
   return impl_->RestoreRun(run_id, state);

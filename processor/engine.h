@@ -60,6 +60,9 @@ class Engine {
   // --- Changelog (live mode). ---
   // Calls sink->PutRun for every run changed since the last call, then forgets the changes.
   void DrainChanges(ChangelogSink* sink);
+  // Marks every run the engine holds as changed: the next DrainChanges writes the whole state
+  // (a snapshot of the partition).
+  void MarkAllChanged();
   // Engine-wide state (watermark, max event time) as bytes, and back.
   std::string SerializeMeta() const;
   // Restores one run from bytes produced through PutRun (empty = delete). Returns false when the

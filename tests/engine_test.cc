@@ -1212,6 +1212,31 @@ TEST_F(EngineTest, RestoreFromChangelogContinuesByteForByte) {
   }
 }
 
+TEST_F(EngineTest, MarkAllChangedMakesTheNextDrainTheWholeState) {
+  StartRun("a");
+  StartRun("b");
+  StartRun("c");
+  Send(E(EventType::kRunCompleted, "done", "c", At(5)).Outcome(Outcome::kSuccess));  // retained
+  MapChangelog first;
+  engine().DrainChanges(&first);
+  ASSERT_EQ(first.runs.size(), 3u);
+  Send(E(EventType::kStepStarted, "s", "a", At(6)).Step("plan"));
+  MapChangelog second;
+  engine().DrainChanges(&second);
+  EXPECT_EQ(second.puts, 1);  // only a changed
+
+  engine().MarkAllChanged();
+  MapChangelog snapshot;
+  engine().DrainChanges(&snapshot);
+  EXPECT_EQ(snapshot.puts, 3);
+  EXPECT_EQ(snapshot.runs.at("a"), second.runs.at("a"));
+  EXPECT_EQ(snapshot.runs.at("b"), first.runs.at("b"));
+  EXPECT_EQ(snapshot.runs.at("c"), first.runs.at("c"));
+  MapChangelog after;
+  engine().DrainChanges(&after);
+  EXPECT_EQ(after.puts, 0);  // the snapshot cleared the marks
+}
+
 TEST_F(EngineTest, ChangelogHasTombstonesForForgottenRunsAndRejectsBadBytes) {
   config_.limits.completed_run_retention_s = 10;
   MapChangelog log;

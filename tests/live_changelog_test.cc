@@ -1,6 +1,9 @@
 // Changelog folding: what a restarted worker restores from handoffd.state.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "processor/live/changelog.h"
 
 namespace handoffd {
@@ -60,6 +63,34 @@ TEST(LiveChangelog, LaterBatchesReplaceEarlierStateAndTombstonesDelete) {
   EXPECT_EQ(fold.meta()->next_acks_offset, 2);
   EXPECT_TRUE(fold.TailKeys().empty());
   EXPECT_EQ(fold.records(), 6);
+}
+
+// What the embedded broker keeps of a partition after dropping its oldest records: the tail of
+// one snapshot batch, then a whole one. The whole one makes the state complete.
+TEST(LiveChangelog, ASnapshotIsCompleteOnlyFromItsMarkerToItsMeta) {
+  ChangelogRestore tail_only;
+  tail_only.Add("run-b", "b1");  // the marker and run-a of this snapshot were dropped
+  tail_only.Add(kMetaKey, Meta(10, 3, "m1"));
+  EXPECT_FALSE(tail_only.has_snapshot());
+
+  ChangelogRestore fold;
+  fold.Add("run-b", "b1");
+  fold.Add(kMetaKey, Meta(10, 3, "m1"));
+  fold.Add(kSnapshotKey, "1");
+  fold.Add("run-a", "a2");
+  fold.Add("run-b", "b2");
+  EXPECT_FALSE(fold.has_snapshot());  // no meta yet: the snapshot may be cut short
+  fold.Add(kMetaKey, Meta(20, 4, "m2"));
+  EXPECT_TRUE(fold.has_snapshot());
+  EXPECT_EQ(fold.runs().size(), 2u);  // the marker is not a run
+  EXPECT_EQ(fold.runs().at("run-a"), "a2");
+  EXPECT_TRUE(fold.TailKeys().empty());
+
+  ChangelogRestore crashed;
+  crashed.Add(kSnapshotKey, "1");
+  crashed.Add("run-a", "a2");  // the snapshot's meta never landed
+  EXPECT_FALSE(crashed.has_snapshot());
+  EXPECT_EQ(crashed.TailKeys(), std::vector<std::string>{"run-a"});
 }
 
 TEST(LiveChangelog, CorruptMetaLeavesTheBatchPending) {

@@ -58,6 +58,12 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value) {
     }
     pending_.clear();
     meta_ = std::move(meta);
+    has_snapshot_ = has_snapshot_ || snapshot_open_;
+    snapshot_open_ = false;
+    return;
+  }
+  if (key == kSnapshotKey) {
+    snapshot_open_ = true;
     return;
   }
   auto it = pending_.find(key);

@@ -15,6 +15,9 @@
 namespace handoffd {
 
 inline constexpr std::string_view kMetaKey{"\0meta", 5};
+// Opens a snapshot batch: the records up to the batch's meta hold every run of the partition.
+// Written on the embedded broker only (see Worker::DrainPartition).
+inline constexpr std::string_view kSnapshotKey{"\0snapshot", 9};
 
 struct ChangelogMeta {
   int64_t next_events_offset = 0;  // next offset to read on events partition p
@@ -43,6 +46,9 @@ class ChangelogRestore {
 
   int64_t records() const { return records_; }
   int64_t bad_meta_records() const { return bad_meta_; }
+  // True when the records read hold a whole snapshot batch (its kSnapshotKey record and its
+  // meta): the state is then complete even if the partition's oldest records are gone.
+  bool has_snapshot() const { return has_snapshot_; }
 
  private:
   std::map<std::string, std::string, std::less<>> committed_;
@@ -50,6 +56,8 @@ class ChangelogRestore {
   std::optional<ChangelogMeta> meta_;
   int64_t records_ = 0;
   int64_t bad_meta_ = 0;
+  bool snapshot_open_ = false;  // a kSnapshotKey record since the last meta
+  bool has_snapshot_ = false;
 };
 
 }  // namespace handoffd

@@ -77,6 +77,12 @@ class Worker {
     bool dirty = false;       // processed input since the last committed batch
     bool events_eof = false;  // caught up on events p (until the next record arrives)
     bool acks_eof = false;
+    // The changelog written since this partition's last snapshot (DrainPartition): bytes (keys
+    // and values), and drains (each one or two record batches on the broker).
+    int64_t bytes_since_snapshot = 0;
+    int64_t drains_since_snapshot = 0;
+    int64_t snapshot_bytes = 0;  // the last snapshot's size
+    bool snapshot_too_big_logged = false;
   };
 
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
@@ -87,6 +93,13 @@ class Worker {
   void Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts);
   void Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool lost);
 
+  // Drains partition `part`'s changed runs into `out`. On the embedded broker, which keeps only
+  // ~5 MiB or 100,000 record batches per partition and drops the oldest, a drain becomes a
+  // snapshot once the changelog since the last one reaches kSnapshotEveryBytes beyond that
+  // snapshot's size, or kSnapshotEveryDrains drains: a kSnapshotKey record, then every run. The
+  // records the broker keeps then always hold one whole snapshot and what followed it, which is
+  // a complete state (ChangelogRestore::has_snapshot). A real cluster compacts instead.
+  void DrainPartition(Partition& part, ChangelogSink* out);
   // Reads state partitions `ps` from their beginnings, all through one assignment, and builds
   // their Pipelines. Re-writes the committed value of every key left after the last meta record
   // (see ChangelogRestore::TailKeys). A partition whose changelog cannot be read (error, or not
