@@ -95,6 +95,7 @@ class Engine::Impl {
   }
   int64_t watermark_ms() const { return watermark_; }
   int64_t active_runs() const { return active_; }
+  int64_t held_runs() const { return static_cast<int64_t>(run_index_.size()); }
   void DrainChanges(ChangelogSink* sink);
   void MarkAllChanged() {
     for (uint32_t slot = 0; slot < runs_.size(); ++slot) {
@@ -1241,6 +1242,7 @@ void Engine::AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
 }
 int64_t Engine::watermark_ms() const { return impl_->watermark_ms(); }
 int64_t Engine::active_runs() const { return impl_->active_runs(); }
+int64_t Engine::held_runs() const { return impl_->held_runs(); }
 void Engine::DrainChanges(ChangelogSink* sink) { impl_->DrainChanges(sink); }
 void Engine::MarkAllChanged() { impl_->MarkAllChanged(); }
 std::string Engine::SerializeMeta() const { return impl_->SerializeMeta(); }

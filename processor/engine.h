@@ -56,6 +56,8 @@ class Engine {
   // INT64_MIN before the first record.
   int64_t watermark_ms() const;
   int64_t active_runs() const;
+  // Runs held in state: active ones and completed ones kept for completed_run_retention_s.
+  int64_t held_runs() const;
 
   // --- Changelog (live mode). ---
   // Calls sink->PutRun for every run changed since the last call, then forgets the changes.

@@ -40,10 +40,16 @@ constexpr int kRestoreTimeoutMs = 120000;
 // beyond 5 MiB or 100,000 batches; it must always keep the last snapshot, the changes since
 // (at most kSnapshotEveryBytes more, or kSnapshotEveryDrains drains of at most two batches each)
 // and the next snapshot while it is written, with a batch (up to 1 MB) to spare: fine for a
-// state up to kSnapshotMaxBytes.
+// state up to kSnapshotMaxBytes. No snapshot before the partition's changelog nears the limits
+// (kSnapshotFromBytes, kSnapshotFromBatches): until then nothing is dropped, and a short or slow
+// run never pays for one.
 constexpr int64_t kSnapshotEveryBytes = int64_t{1} << 20;
 constexpr int64_t kSnapshotEveryDrains = 20000;
 constexpr int64_t kSnapshotMaxBytes = int64_t{3} << 19;  // 1.5 MiB
+constexpr int64_t kSnapshotFromBytes = int64_t{3} << 20;
+constexpr int64_t kSnapshotFromBatches = 60000;
+// What a record costs the mock beyond its key and value (batch and record headers), roughly.
+constexpr int64_t kRecordOverheadBytes = 64;
 
 double SecondsSince(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -415,7 +421,8 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
   // All partitions are read together, through one assignment: a rebalance that moves many
   // partitions costs one read of the largest, not the sum of all of them.
   std::map<int32_t, ChangelogRestore> folds;
-  std::map<int32_t, int64_t> ends;  // partitions still being read: their end offsets
+  std::map<int32_t, int64_t> ends;        // partitions still being read: their end offsets
+  std::map<int32_t, int64_t> read_bytes;  // what each partition's records cost the broker
   // Partitions whose changelog no longer starts at offset 0. handoffd never deletes changelog
   // records: the broker did (retention on a state topic that is not cleanup.policy=compact, a
   // DeleteRecords, or the embedded broker's ~5 MiB per partition), and a run whose last record
@@ -469,6 +476,8 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
           folds[msg->partition].Add(
               std::string_view(static_cast<const char*>(msg->key), msg->key_len),
               std::string_view(static_cast<const char*>(msg->payload), msg->len));
+          read_bytes[msg->partition] +=
+              static_cast<int64_t>(msg->key_len + msg->len) + kRecordOverheadBytes;
           // Transaction markers occupy offsets too, so end-of-partition is the usual stop.
           if (msg->offset >= it->second - 1) ends.erase(it);
         }
@@ -526,6 +535,9 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
     restored[p] =
         BuildPartition(p, fold, SecondsSince(t0), {first(first_events, p), first(first_acks, p)},
                        truncated.count(p) != 0);
+    // What the broker holds of the partition; as many batches as records is an upper bound.
+    restored[p]->log_bytes = read_bytes[p];
+    restored[p]->log_batches = fold.records();
   }
   return restored;
 }
@@ -807,9 +819,33 @@ class CountingSink : public ChangelogSink {
 
 void Worker::DrainPartition(Partition& part, ChangelogSink* out) {
   Engine& engine = part.pipeline->engine();
-  const bool snapshot =
-      embedded_broker_ && (part.bytes_since_snapshot >= part.snapshot_bytes + kSnapshotEveryBytes ||
-                           part.drains_since_snapshot >= kSnapshotEveryDrains);
+  bool snapshot =
+      embedded_broker_ &&
+      (part.log_bytes >= kSnapshotFromBytes || part.log_batches >= kSnapshotFromBatches) &&
+      (part.bytes_since_snapshot >= part.snapshot_bytes + kSnapshotEveryBytes ||
+       part.drains_since_snapshot >= kSnapshotEveryDrains);
+  if (snapshot) {
+    // Too large to keep (estimated from the last drain's record size): no snapshot, and ask
+    // again after another kSnapshotEveryBytes.
+    const int64_t estimate = engine.held_runs() * part.bytes_per_run;
+    if (estimate > kSnapshotMaxBytes) {
+      snapshot = false;
+      part.bytes_since_snapshot = part.snapshot_bytes;
+      part.drains_since_snapshot = 0;
+      if (!part.snapshot_too_big_logged) {
+        part.snapshot_too_big_logged = true;
+        Log(LogLevel::kWarn, "state too large for the embedded broker",
+            {{"partition", std::to_string(part.id)},
+             {"runs", std::to_string(engine.held_runs())},
+             {"estimated_bytes", std::to_string(estimate)},
+             {"limit_bytes", std::to_string(kSnapshotMaxBytes)},
+             {"hint",
+              "the embedded broker keeps ~5 MiB per partition and drops the oldest records: a "
+              "restore may miss runs; use more partitions, a shorter "
+              "limits.completed_run_retention_s, or a real cluster"}});
+      }
+    }
+  }
   CountingSink counting(out);
   if (snapshot) {
     engine.MarkAllChanged();
@@ -820,22 +856,19 @@ void Worker::DrainPartition(Partition& part, ChangelogSink* out) {
   engine.DrainChanges(&counting);
   part.bytes_since_snapshot += counting.bytes();
   ++part.drains_since_snapshot;
+  part.log_bytes = std::min<int64_t>(
+      part.log_bytes + counting.bytes() + counting.records() * kRecordOverheadBytes,
+      int64_t{5} << 20);
+  part.log_batches = std::min<int64_t>(part.log_batches + 2, 100000);
+  if (counting.records() > (snapshot ? 1 : 0)) {
+    part.bytes_per_run = counting.bytes() / counting.records();
+  }
   if (!snapshot) return;
   part.snapshot_bytes = counting.bytes();
   Log(LogLevel::kInfo, "changelog snapshot",
       {{"partition", std::to_string(part.id)},
        {"runs", std::to_string(counting.records() - 1)},
        {"bytes", std::to_string(counting.bytes())}});
-  if (part.snapshot_bytes > kSnapshotMaxBytes && !part.snapshot_too_big_logged) {
-    part.snapshot_too_big_logged = true;
-    Log(LogLevel::kWarn, "state too large for the embedded broker",
-        {{"partition", std::to_string(part.id)},
-         {"bytes", std::to_string(part.snapshot_bytes)},
-         {"limit_bytes", std::to_string(kSnapshotMaxBytes)},
-         {"hint",
-          "the embedded broker keeps ~5 MiB per partition: a restore may miss runs; use more "
-          "partitions, a shorter limits.completed_run_retention_s, or a real cluster"}});
-  }
 }
 
 bool Worker::CloseBatch() {

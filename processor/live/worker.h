@@ -77,11 +77,16 @@ class Worker {
     bool dirty = false;       // processed input since the last committed batch
     bool events_eof = false;  // caught up on events p (until the next record arrives)
     bool acks_eof = false;
-    // The changelog written since this partition's last snapshot (DrainPartition): bytes (keys
-    // and values), and drains (each one or two record batches on the broker).
+    // Embedded broker snapshots (DrainPartition). Estimates of what the broker holds of this
+    // state partition (bytes, record batches: restored records, then drains), the changelog
+    // written since the last snapshot, that snapshot's size, and the bytes per run record of the
+    // last drain that wrote any.
+    int64_t log_bytes = 0;
+    int64_t log_batches = 0;
     int64_t bytes_since_snapshot = 0;
     int64_t drains_since_snapshot = 0;
-    int64_t snapshot_bytes = 0;  // the last snapshot's size
+    int64_t snapshot_bytes = 0;
+    int64_t bytes_per_run = 0;
     bool snapshot_too_big_logged = false;
   };
 
@@ -95,10 +100,11 @@ class Worker {
 
   // Drains partition `part`'s changed runs into `out`. On the embedded broker, which keeps only
   // ~5 MiB or 100,000 record batches per partition and drops the oldest, a drain becomes a
-  // snapshot once the changelog since the last one reaches kSnapshotEveryBytes beyond that
-  // snapshot's size, or kSnapshotEveryDrains drains: a kSnapshotKey record, then every run. The
-  // records the broker keeps then always hold one whole snapshot and what followed it, which is
-  // a complete state (ChangelogRestore::has_snapshot). A real cluster compacts instead.
+  // snapshot (a kSnapshotKey record, then every run) once the partition's changelog nears those
+  // limits and has grown by kSnapshotEveryBytes beyond the last snapshot's size (or by
+  // kSnapshotEveryDrains drains), unless the state is too large to be kept that way. The records
+  // the broker keeps then always hold one whole snapshot and what followed it, which is a
+  // complete state (ChangelogRestore::has_snapshot). A real cluster compacts instead.
   void DrainPartition(Partition& part, ChangelogSink* out);
   // Reads state partitions `ps` from their beginnings, all through one assignment, and builds
   // their Pipelines. Re-writes the committed value of every key left after the last meta record
