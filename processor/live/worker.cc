@@ -536,8 +536,11 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
         BuildPartition(p, fold, SecondsSince(t0), {first(first_events, p), first(first_acks, p)},
                        truncated.count(p) != 0);
     // What the broker holds of the partition; as many batches as records is an upper bound.
+    // Where its last snapshot starts is unknown: near the limits, the first drain snapshots
+    // before more changes push that one out.
     restored[p]->log_bytes = read_bytes[p];
     restored[p]->log_batches = fold.records();
+    restored[p]->bytes_since_snapshot = read_bytes[p];
   }
   return restored;
 }

@@ -4,7 +4,8 @@ worker writes a snapshot of the partition (every run, after a marker record) onc
 since the last one passes 1 MiB beyond it, so what the broker keeps always holds a whole
 snapshot. Here a run with an open packet is written once, then ~6 MiB of other runs' changes
 follow; after a kill -9 the restarted worker still knows the packet: its acknowledgement gives
-the `acknowledged` audit record, and the restore says the dropped head was behind a snapshot."""
+the `acknowledged` audit record, the restore says the dropped head was behind a snapshot, and
+the first change after the restore is a snapshot again."""
 
 import json
 import random
@@ -91,6 +92,12 @@ def main(args):
                                     and r.json()["packet_id"] == ticket["packet_id"] for r in rs),
                      30, "the acknowledged audit of keep-1's packet")
         kh.log("restored from the snapshot: keep-1's packet was acknowledged after the restart")
+        # Where the restored log's last snapshot starts is unknown, so the first change after
+        # the restore is written as a snapshot, before more changes push the old one out.
+        deadline = time.time() + 10
+        while 'msg="changelog snapshot" partition=0' not in worker.current_log():
+            assert time.time() < deadline, worker.current_log()[-3000:]
+            time.sleep(0.2)
         rc, _ = worker.terminate()
         assert rc == 0, rc
         out.close()
