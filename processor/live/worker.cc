@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <functional>
-#include <set>
 #include <utility>
 #include <vector>
 
@@ -423,11 +422,6 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
   std::map<int32_t, ChangelogRestore> folds;
   std::map<int32_t, int64_t> ends;        // partitions still being read: their end offsets
   std::map<int32_t, int64_t> read_bytes;  // what each partition's records cost the broker
-  // Partitions whose changelog no longer starts at offset 0. handoffd never deletes changelog
-  // records: the broker did (retention on a state topic that is not cleanup.policy=compact, a
-  // DeleteRecords, or the embedded broker's ~5 MiB per partition), and a run whose last record
-  // was among them is not restored. Logged and counted; the restore goes on with what is left.
-  std::set<int32_t> truncated;
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(ps.size()));
   const std::map<int32_t, int64_t> lows = ListOffsets(topic, ps, RD_KAFKA_OFFSET_BEGINNING);
@@ -441,7 +435,6 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
       continue;
     }
     folds[p];
-    if (lows.at(p) > 0) truncated.insert(p);
     if (highs.at(p) > lows.at(p)) {
       ends[p] = highs.at(p);
       rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = lows.at(p);
@@ -515,14 +508,19 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
     return it == offsets.end() ? RD_KAFKA_OFFSET_BEGINNING : it->second;
   };
   for (auto& [p, fold] : folds) {
-    if (truncated.count(p) != 0 && fold.has_snapshot()) {
-      // Dropped by the embedded broker behind a whole snapshot (DrainPartition): nothing lost.
+    // A changelog that no longer starts at offset 0: handoffd never deletes changelog records,
+    // the broker did (retention on a state topic that is not cleanup.policy=compact, a
+    // DeleteRecords, or the embedded broker's ~5 MiB per partition). Harmless behind a whole
+    // snapshot (DrainPartition); otherwise a run whose last record was there is not restored:
+    // logged and counted, and the restore goes on with what is left.
+    const bool head_dropped = lows.at(p) > 0;
+    const bool truncated = head_dropped && !fold.has_snapshot();
+    if (head_dropped && !truncated) {
       Log(LogLevel::kInfo, "changelog head dropped behind a snapshot",
           {{"partition", std::to_string(p)},
            {"topic", topic},
            {"first_offset", std::to_string(lows.at(p))}});
-      truncated.erase(p);
-    } else if (truncated.count(p) != 0) {
+    } else if (truncated) {
       Log(LogLevel::kWarn, "changelog head missing",
           {{"partition", std::to_string(p)},
            {"topic", topic},
@@ -532,9 +530,8 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
             "first_offset are not restored; a state topic must be cleanup.policy=compact, and the "
             "embedded broker keeps only ~5 MiB per partition"}});
     }
-    restored[p] =
-        BuildPartition(p, fold, SecondsSince(t0), {first(first_events, p), first(first_acks, p)},
-                       truncated.count(p) != 0);
+    restored[p] = BuildPartition(p, fold, SecondsSince(t0),
+                                 {first(first_events, p), first(first_acks, p)}, truncated);
     // What the broker holds of the partition; as many batches as records is an upper bound.
     // Where its last snapshot starts is unknown: near the limits, the first drain snapshots
     // before more changes push that one out.
