@@ -804,5 +804,38 @@ TEST_F(LiveFaultsLostTest, AtLeastOnceLosesPartitionsOnIllegalGenerationAndRejoi
   LoseMemberWhileProcessing("at_least_once", RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION);
 }
 
+// The broker goes away for longer than the session timeout (a broker restart, a network cut)
+// while the worker has input in hand: every connection is closed and new ones are refused. The
+// worker must ride it out without exiting: rejoin the group when the broker is back, restore,
+// and leave every output present, none different.
+class LiveFaultsOutageTest : public LiveFaultsTest,
+                             public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(LiveFaultsOutageTest, ABrokerOutageIsRiddenOutWithoutLoss) {
+  Configure(GetParam());
+  auto worker = StartWorker();
+  SendEvents(runs_.Events("down-a", 100, 2));
+  ASSERT_TRUE(WaitCommitted());
+
+  SendEvents(runs_.Events("down-b", 200, 3));
+  ASSERT_EQ(rd_kafka_mock_broker_set_down(broker_.cluster(), kBrokerId),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // the session timeout is 3 s
+  ASSERT_EQ(rd_kafka_mock_broker_set_up(broker_.cluster(), kBrokerId), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  SendEvents(runs_.Events("down-c", 60, 2));
+  ASSERT_TRUE(WaitCommitted());
+  // The outage outlasted the session: the partitions were lost and restored again.
+  EXPECT_TRUE(WaitMetric("handoffd_restore_duration_seconds", 2 * kPartitions));
+  SendAcks(Acks(runs_.failed_runs()));
+  ASSERT_TRUE(WaitCommitted());
+  RecordProperty("duplicates", ExpectOutputsEqualReplay());
+  ExpectMetaOffsetsNeverGoBack();
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Guarantees, LiveFaultsOutageTest,
+                         ::testing::Values("at_least_once", "exactly_once"));
+
 }  // namespace
 }  // namespace handoffd
