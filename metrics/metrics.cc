@@ -92,7 +92,8 @@ class StringChildren {
   StringChildren(Family<T>& family, std::string label)
       : family_(family), label_(std::move(label)) {}
 
-  T& Get(std::string_view value) {
+  // `extra`: more labels for a child created now; they must follow from `value`.
+  T& Get(std::string_view value, const prometheus::Labels& extra = {}) {
     std::lock_guard lock(mu_);
     auto it = children_.find(value);
     if (it != children_.end()) return *it->second;
@@ -101,7 +102,9 @@ class StringChildren {
       it = children_.find(value);
       if (it != children_.end()) return *it->second;
     }
-    T& child = family_.Add({{label_, S(value)}});
+    prometheus::Labels labels = extra;
+    labels.emplace(label_, S(value));
+    T& child = family_.Add(labels);
     children_.emplace(S(value), &child);
     return child;
   }
@@ -175,6 +178,10 @@ struct Metrics::Families {
                                "Records produced to output topics, by topic.")),
         delivery_failures(Build(prometheus::BuildCounter(), r, "handoffd_delivery_failures_total",
                                 "Records the producer failed to deliver, by topic.")),
+        kafka_errors(Build(prometheus::BuildCounter(), r, "handoffd_kafka_errors_total",
+                           "Errors the Kafka clients reported, by librdkafka error name "
+                           "(_TRANSPORT, _ALL_BROKERS_DOWN, ...); transient=\"true\": librdkafka "
+                           "recovers by itself, \"false\": needs an operator.")),
         commit_duration(Build(prometheus::BuildHistogram(), r, "handoffd_commit_duration_seconds",
                               "Duration of a batch commit (transaction or offset commit).")),
         commit_failures(Build(prometheus::BuildCounter(), r, "handoffd_commit_failures_total",
@@ -195,7 +202,8 @@ struct Metrics::Families {
         missing_by_field(missing_fields, "field"),
         limit_by_name(limit_hits, "limit"),
         produced_by_topic(records_produced, "topic"),
-        failures_by_topic(delivery_failures, "topic") {
+        failures_by_topic(delivery_failures, "topic"),
+        kafka_errors_by_name(kafka_errors, "error") {
     for (const auto& [id, wf] : config.workflows) AddWorkflow(id);
     other = std::make_unique<WorkflowCells>();
     InitWorkflow(*other, S(kOtherLabel));
@@ -217,6 +225,10 @@ struct Metrics::Families {
     }
     for (std::string_view field : kPacketFields) missing_by_field.Get(field);
     for (std::string_view limit : kLimits) limit_by_name.Get(limit);
+    // The errors of a broker restart or a network cut, at zero so that increase() sees the first.
+    for (std::string_view error : {"_TRANSPORT", "_ALL_BROKERS_DOWN"}) {
+      kafka_errors_by_name.Get(error, {{"transient", "true"}});
+    }
     for (size_t role = 0; role < kTopicRoleCount; ++role) {
       produced_by_topic.Get(config.topics.ForRole(static_cast<TopicRole>(role)));
     }
@@ -315,6 +327,7 @@ struct Metrics::Families {
   Family<Gauge>& watermark_delay;
   Family<Counter>& records_produced;
   Family<Counter>& delivery_failures;
+  Family<Counter>& kafka_errors;
   Family<Histogram>& commit_duration;
   Family<Counter>& commit_failures;
   Family<Histogram>& restore_duration;
@@ -328,6 +341,7 @@ struct Metrics::Families {
   StringChildren<Counter> limit_by_name;
   StringChildren<Counter> produced_by_topic;
   StringChildren<Counter> failures_by_topic;
+  StringChildren<Counter> kafka_errors_by_name;
 
   std::unordered_map<std::string, std::unique_ptr<WorkflowCells>, StringHash, std::equal_to<>>
       workflows;
@@ -483,6 +497,10 @@ void Metrics::OnRecordsProduced(std::string_view topic, int64_t count) {
 
 void Metrics::OnDeliveryFailure(std::string_view topic) {
   f_->failures_by_topic.Get(topic).Increment();
+}
+
+void Metrics::OnKafkaError(std::string_view error, bool transient) {
+  f_->kafka_errors_by_name.Get(error, {{"transient", transient ? "true" : "false"}}).Increment();
 }
 
 void Metrics::SetAssignedPartitions(int64_t count) {

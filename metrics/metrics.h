@@ -51,6 +51,10 @@ class Metrics : public EngineObserver {
   void OnRestore(int32_t partition, double seconds, int64_t records, bool truncated = false);
   void OnRecordsProduced(std::string_view topic, int64_t count);
   void OnDeliveryFailure(std::string_view topic);
+  // An error a Kafka client reported (librdkafka's error callback), by its name, e.g.
+  // "_TRANSPORT" or "_ALL_BROKERS_DOWN"; `transient`: librdkafka recovers from it by itself
+  // (IsTransientKafkaError). Thread-safe.
+  void OnKafkaError(std::string_view error, bool transient);
   void SetAssignedPartitions(int64_t count);
 
   // An observer for one engine when several engines share this Metrics (one per partition in

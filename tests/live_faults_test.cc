@@ -825,8 +825,10 @@ TEST_P(LiveFaultsOutageTest, ABrokerOutageIsRiddenOutWithoutLoss) {
 
   SendEvents(runs_.Events("down-c", 60, 2));
   ASSERT_TRUE(WaitCommitted());
-  // The outage outlasted the session: the partitions were lost and restored again.
+  // The outage outlasted the session: the partitions were lost and restored again. Operators
+  // see it counted by error name.
   EXPECT_TRUE(WaitMetric("handoffd_restore_duration_seconds", 2 * kPartitions));
+  EXPECT_GE(MetricValue("handoffd_kafka_errors_total"), 1);
   SendAcks(Acks(runs_.failed_runs()));
   ASSERT_TRUE(WaitCommitted());
   RecordProperty("duplicates", ExpectOutputsEqualReplay());

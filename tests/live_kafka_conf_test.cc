@@ -2,6 +2,9 @@
 // that secrets never reach a log line.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "processor/live/kafka_conf.h"
 
 namespace handoffd {
@@ -103,6 +106,50 @@ TEST(LiveKafkaConf, ClientThatLibrdkafkaRefusesGivesItsReason) {
   EXPECT_EQ(NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error), nullptr);
   EXPECT_EQ(error.rfind("cannot create producer client: ", 0), 0u) << error;
   EXPECT_NE(error.find("acks"), std::string::npos) << error;
+}
+
+// A broker that cannot be reached (here: nothing listens on the port) is what a broker restart
+// or a network cut looks like to a client, and librdkafka reconnects by itself: the client's
+// log says so with warnings naming the error, never with error lines that would page someone.
+TEST(LiveKafkaConf, AnUnreachableBrokerIsLoggedAsWarningsNamingTheError) {
+  Config config = DefaultConfig();
+  std::string error;
+  rd_kafka_conf_t* conf =
+      MakeKafkaConf(config, "127.0.0.1:1",
+                    {{"reconnect.backoff.ms", "10"}, {"client.id", "unreachable"}}, &error);
+  ASSERT_NE(conf, nullptr) << error;
+  ::testing::internal::CaptureStderr();
+  rd_kafka_t* rk = NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error);
+  ASSERT_NE(rk, nullptr) << error;
+  for (int i = 0; i < 40; ++i) rd_kafka_poll(rk, 25);  // serves the error callback
+  rd_kafka_destroy(rk);
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("level=warn msg=\"kafka error\" client=unreachable#producer-"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("error=_TRANSPORT"), std::string::npos) << log;
+  EXPECT_EQ(log.find("level=error"), std::string::npos) << log;
+}
+
+TEST(LiveKafkaConf, ErrorsThatNeedAnOperatorAreLoggedAsErrors) {
+  EXPECT_TRUE(IsTransientKafkaError(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN));
+  EXPECT_FALSE(IsTransientKafkaError(RD_KAFKA_RESP_ERR__AUTHENTICATION));
+  EXPECT_FALSE(IsTransientKafkaError(RD_KAFKA_RESP_ERR__FATAL));
+  EXPECT_FALSE(IsTransientKafkaError(RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED));
+
+  std::string error;
+  rd_kafka_conf_t* conf = MakeKafkaConf(DefaultConfig(), "127.0.0.1:1", {}, &error);
+  ASSERT_NE(conf, nullptr) << error;
+  rd_kafka_t* rk = NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error);
+  ASSERT_NE(rk, nullptr) << error;
+  ::testing::internal::CaptureStderr();
+  LogKafkaError(rk, RD_KAFKA_RESP_ERR__AUTHENTICATION, "SASL authentication error");
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  rd_kafka_destroy(rk);
+  EXPECT_NE(log.find("level=error msg=\"kafka error\""), std::string::npos) << log;
+  EXPECT_NE(log.find("error=_AUTHENTICATION reason=\"SASL authentication error\""),
+            std::string::npos)
+      << log;
 }
 
 }  // namespace

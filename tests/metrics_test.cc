@@ -339,6 +339,18 @@ TEST_F(MetricsTest, CommitsRestoresAndProducedRecordsAreCounted) {
   EXPECT_EQ(s.at("handoffd_delivery_failures_total{topic=\"handoff.page\"}"), 1);
 }
 
+TEST_F(MetricsTest, KafkaClientErrorsAreCountedByNameFromZero) {
+  auto s = Scrape();
+  EXPECT_EQ(s.at("handoffd_kafka_errors_total{error=\"_TRANSPORT\",transient=\"true\"}"), 0);
+  EXPECT_EQ(s.at("handoffd_kafka_errors_total{error=\"_ALL_BROKERS_DOWN\",transient=\"true\"}"), 0);
+  metrics_.OnKafkaError("_TRANSPORT", true);
+  metrics_.OnKafkaError("_TRANSPORT", true);
+  metrics_.OnKafkaError("_AUTHENTICATION", false);
+  s = Scrape();
+  EXPECT_EQ(s.at("handoffd_kafka_errors_total{error=\"_TRANSPORT\",transient=\"true\"}"), 2);
+  EXPECT_EQ(s.at("handoffd_kafka_errors_total{error=\"_AUTHENTICATION\",transient=\"false\"}"), 1);
+}
+
 TEST_F(MetricsTest, ConcurrentEnginesLoseNoCountWhileChildrenAreCreated) {
   constexpr int kThreads = 4;
   constexpr int kCalls = 20000;

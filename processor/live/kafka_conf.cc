@@ -14,8 +14,16 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* b
                  : level == 4 ? LogLevel::kWarn
                  : level <= 6 ? LogLevel::kInfo
                               : LogLevel::kDebug;
+  // A broker connection that failed (refused, closed, timed out, TLS or SASL refused) is logged
+  // by librdkafka as an error with facility FAIL, and reported once more through the error
+  // callback, whose line carries the severity (LogKafkaError).
+  if (lvl == LogLevel::kError && std::string_view(fac) == "FAIL") lvl = LogLevel::kWarn;
   if (!LogEnabled(lvl)) return;
   Log(lvl, "librdkafka", {{"client", rd_kafka_name(rk)}, {"facility", fac}, {"text", buf}});
+}
+
+void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* /*opaque*/) {
+  LogKafkaError(rk, static_cast<rd_kafka_resp_err_t>(err), reason);
 }
 
 bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value,
@@ -54,6 +62,35 @@ bool IsSecretProperty(std::string_view name) {
   return false;
 }
 
+bool IsTransientKafkaError(rd_kafka_resp_err_t err) {
+  switch (err) {
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void LogKafkaError(const rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason) {
+  const LogLevel lvl = IsTransientKafkaError(err) ? LogLevel::kWarn : LogLevel::kError;
+  if (!LogEnabled(lvl)) return;
+  Log(lvl, "kafka error",
+      {{"client", rd_kafka_name(rk)},
+       {"error", rd_kafka_err2name(err)},
+       {"reason", reason != nullptr ? reason : ""}});
+}
+
 rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstrap,
                                const std::map<std::string, std::string>& overrides,
                                std::string* error) {
@@ -70,6 +107,7 @@ rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstra
     return nullptr;
   }
   rd_kafka_conf_set_log_cb(conf, LogCallback);
+  rd_kafka_conf_set_error_cb(conf, ErrorCallback);
   return conf;
 }
 

@@ -59,8 +59,19 @@ std::map<std::string, std::string> ConsumerDefaults(const Config& config, bool e
 // True for property names whose values must never be logged.
 bool IsSecretProperty(std::string_view name);
 
+// Whether librdkafka recovers from `err` by itself: a lost or refused connection, a broker that
+// cannot be resolved, every broker down, a timed-out request. Such errors are logged as
+// warnings (a broker restart must not look like a handoffd failure); every other error needs an
+// operator (credentials, TLS, ACLs, a fatal client error) and is logged as an error.
+bool IsTransientKafkaError(rd_kafka_resp_err_t err);
+
+// One log line for an error librdkafka reports through its error callback:
+// msg="kafka error" client= error=<name, e.g. _TRANSPORT> reason=, at warn or error (above).
+void LogKafkaError(const rd_kafka_t* rk, rd_kafka_resp_err_t err, const char* reason);
+
 // Creates a conf with bootstrap.servers = `bootstrap`, then config.kafka.properties, then
-// `overrides` (handoffd's own settings for this client; they win). Installs the log callback.
+// `overrides` (handoffd's own settings for this client; they win). Installs the log callback and
+// an error callback that calls LogKafkaError (a client may replace it to count errors too).
 // Returns nullptr and sets *error (naming the key, never the value) when librdkafka rejects a
 // setting. The caller owns the conf (rd_kafka_new takes it over on success).
 rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstrap,

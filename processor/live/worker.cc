@@ -147,6 +147,7 @@ bool Worker::Start(std::string* error) {
     rd_kafka_conf_t* conf = MakeKafkaConf(config_, bootstrap_, overrides, error);
     if (conf == nullptr) return nullptr;
     rd_kafka_conf_set_opaque(conf, this);
+    rd_kafka_conf_set_error_cb(conf, &Worker::ErrorCallback);
     if (rebalance) rd_kafka_conf_set_rebalance_cb(conf, &Worker::RebalanceCallback);
     if (type == RD_KAFKA_PRODUCER) rd_kafka_conf_set_dr_msg_cb(conf, &Worker::DeliveryCallback);
     rd_kafka_t* rk = NewKafkaClient(type, conf, "Kafka", error);
@@ -284,6 +285,15 @@ bool Worker::Start(std::string* error) {
 void Worker::RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t* parts, void* opaque) {
   static_cast<Worker*>(opaque)->OnRebalance(rk, err, parts);
+}
+
+void Worker::ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
+  const auto code = static_cast<rd_kafka_resp_err_t>(err);
+  LogKafkaError(rk, code, reason);
+  auto* self = static_cast<Worker*>(opaque);
+  if (self->metrics_ != nullptr) {
+    self->metrics_->OnKafkaError(rd_kafka_err2name(code), IsTransientKafkaError(code));
+  }
 }
 
 void Worker::DeliveryCallback(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {

@@ -93,6 +93,9 @@ class Worker {
   static void RebalanceCallback(rd_kafka_t* rk, rd_kafka_resp_err_t err,
                                 rd_kafka_topic_partition_list_t* parts, void* opaque);
   static void DeliveryCallback(rd_kafka_t* rk, const rd_kafka_message_t* msg, void* opaque);
+  // LogKafkaError, and counted in handoffd_kafka_errors_total. Runs on whichever thread polls
+  // the client.
+  static void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* opaque);
 
   void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   void Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts);
