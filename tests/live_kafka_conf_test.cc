@@ -2,9 +2,6 @@
 // that secrets never reach a log line.
 #include <gtest/gtest.h>
 
-#include <chrono>
-#include <thread>
-
 #include "processor/live/kafka_conf.h"
 
 namespace handoffd {
