@@ -30,6 +30,9 @@ namespace handoffd {
 namespace {
 
 std::atomic<bool> g_stop{false};
+// Set just before the worker starts its Kafka clients. Until then nothing has been assigned,
+// produced or committed, so a stop signal has nothing to finish.
+std::atomic<bool> g_worker_starting{false};
 
 void OnSignal(int) { g_stop.store(true); }
 
@@ -42,10 +45,16 @@ void InstallSignalHandlers() {
 }
 
 // After a stop signal, the process must be gone within `timeout_ms` (+ a small grace): a
-// watchdog ends it if a Kafka call hangs, rather than leaving a stuck pod.
+// watchdog ends it if a Kafka call hangs, rather than leaving a stuck pod. A signal during the
+// start-up checks (which wait up to 15 s each for an unreachable cluster) ends it at once with
+// exit code 0, as a stop does once running.
 void StartShutdownWatchdog(int64_t timeout_ms) {
   std::thread([timeout_ms] {
     while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!g_worker_starting.load()) {
+      Log(LogLevel::kInfo, "stopped before start", {{"reason", "signal"}});
+      _exit(0);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms + 1000));
     Log(LogLevel::kError, "shutdown timed out", {{"timeout_ms", std::to_string(timeout_ms)}});
     _exit(1);
@@ -129,6 +138,8 @@ int RunCommand(const std::vector<std::string>& args) {
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
     LogKafkaProperties(config);
+    InstallSignalHandlers();
+    StartShutdownWatchdog(config.kafka.shutdown_timeout_ms);
     std::string bootstrap = config.kafka.bootstrap_servers;
     std::unique_ptr<EmbeddedBroker> broker;
     std::string error;
@@ -161,8 +172,7 @@ int RunCommand(const std::vector<std::string>& args) {
     }
     Log(LogLevel::kInfo, "metrics listening",
         {{"listen", config.metrics.listen}, {"port", std::to_string(server->port())}});
-    InstallSignalHandlers();
-    StartShutdownWatchdog(config.kafka.shutdown_timeout_ms);
+    g_worker_starting.store(true);
     if (!worker.Start(&error)) {
       Log(LogLevel::kError, "worker failed to start", {{"error", error}});
       return 1;

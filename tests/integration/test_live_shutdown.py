@@ -1,14 +1,41 @@
 """Live mode, SIGTERM: the worker finishes its batch, commits, leaves the group and exits 0 well
 within kafka.shutdown_timeout_ms; a restart resumes at the committed offsets and reprocesses
-nothing (no output record appears twice), then goes on with new input."""
+nothing (no output record appears twice), then goes on with new input. A SIGTERM while the
+worker still waits for an unreachable cluster at start also ends it at once with exit code 0."""
 
 import re
+import socket
 import time
 
 import kafka_harness as kh
 
 
+def closed_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_while_starting(args):
+    """Nothing listens at the bootstrap address: the worker's start-up checks wait 15 s for
+    metadata. A supervisor's SIGTERM then must not wait for them, nor end it by the signal."""
+    with kh.Env(args, name="shutdown-start", start_broker=False) as env:
+        env.bootstrap = f"127.0.0.1:{closed_port()}"
+        worker = env.worker("unreachable").start()
+        deadline = time.time() + 10
+        while "Connection refused" not in worker.current_log():
+            worker.check_alive()
+            assert time.time() < deadline, worker.current_log()
+            time.sleep(0.05)
+        rc, seconds = worker.terminate()
+        assert rc == 0, f"exit code {rc}\n{worker.current_log()[-2000:]}"
+        assert seconds < 2, f"took {seconds:.1f}s"
+        assert 'msg="stopped before start" reason=signal' in worker.current_log()
+        kh.log(f"SIGTERM while waiting for the cluster at start: exit 0 in {seconds:.2f}s")
+
+
 def main(args):
+    stop_while_starting(args)
     with kh.Env(args, partitions=2, name="shutdown") as env:
         worker = env.worker("shutdown-1", guarantee="exactly_once").start()
         worker.wait_ready()
