@@ -128,6 +128,33 @@ TEST(LiveKafkaConf, AnUnreachableBrokerIsLoggedAsWarningsNamingTheError) {
   EXPECT_EQ(log.find("level=error"), std::string::npos) << log;
 }
 
+// kafka.properties reaches every client: a consumer setting must not make each producer warn at
+// every start that it ignores it. A property librdkafka itself warns about still does.
+TEST(LiveKafkaConf, ConsumerPropertiesGivenToAProducerAreNotWarnings) {
+  Config config = DefaultConfig();
+  config.kafka.properties = {{"session.timeout.ms", "3000"}, {"fetch.wait.max.ms", "50"}};
+  std::string error;
+  rd_kafka_conf_t* conf = MakeKafkaConf(config, "127.0.0.1:1", {}, &error);
+  ASSERT_NE(conf, nullptr) << error;
+  ::testing::internal::CaptureStderr();
+  rd_kafka_t* rk = NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error);
+  ASSERT_NE(rk, nullptr) << error;
+  rd_kafka_destroy(rk);
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log.find("CONFWARN"), std::string::npos) << log;
+
+  config.kafka.properties = {{"topic.metadata.refresh.fast.cnt", "5"}};  // deprecated
+  conf = MakeKafkaConf(config, "127.0.0.1:1", {}, &error);
+  ASSERT_NE(conf, nullptr) << error;
+  ::testing::internal::CaptureStderr();
+  rk = NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error);
+  ASSERT_NE(rk, nullptr) << error;
+  rd_kafka_destroy(rk);
+  log = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(log.find("level=warn msg=librdkafka"), std::string::npos) << log;
+  EXPECT_NE(log.find("facility=CONFWARN"), std::string::npos) << log;
+}
+
 TEST(LiveKafkaConf, ErrorsThatNeedAnOperatorAreLoggedAsErrors) {
   EXPECT_TRUE(IsTransientKafkaError(RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN));
   EXPECT_FALSE(IsTransientKafkaError(RD_KAFKA_RESP_ERR__AUTHENTICATION));

@@ -18,6 +18,15 @@ void LogCallback(const rd_kafka_t* rk, int level, const char* fac, const char* b
   // by librdkafka as an error with facility FAIL, and reported once more through the error
   // callback, whose line carries the severity (LogKafkaError).
   if (lvl == LogLevel::kError && std::string_view(fac) == "FAIL") lvl = LogLevel::kWarn;
+  // kafka.properties goes to every client, so a consumer setting (session.timeout.ms) reaches
+  // the producers too, and librdkafka warns that "this producer instance" ignores it: expected,
+  // not something to act on. Other CONFWARN lines (deprecated or unknown-to-this-version
+  // properties) stay warnings.
+  if (lvl == LogLevel::kWarn && std::string_view(fac) == "CONFWARN" &&
+      std::string_view(buf).find(" property and will be ignored by this ") !=
+          std::string_view::npos) {
+    lvl = LogLevel::kDebug;
+  }
   if (!LogEnabled(lvl)) return;
   Log(lvl, "librdkafka", {{"client", rd_kafka_name(rk)}, {"facility", fac}, {"text", buf}});
 }
