@@ -64,6 +64,9 @@ struct LimitsConfig {
   int64_t max_seen_event_ids_per_run = 4096;  // dedup window per run; oldest ids forgotten
   int64_t max_open_packets_per_run = 64;      // further detections in the run are dropped + counted
   int64_t max_steps_per_run = 256;  // step counters per run; the earliest-seen step is forgotten
+  // Free text and pass-through JSON of an event longer than this are cut (processor/field_caps.h)
+  // so that packets and state records stay producible. At least 256.
+  int64_t max_field_bytes = 8192;
   // A completed run with no open packet is kept this long (event time) after run_completed so
   // that late duplicates of its events are still recognised, then forgotten.
   int64_t completed_run_retention_s = 600;

@@ -422,15 +422,18 @@ class Loader {
         *f = Int(v, p, m, 1, kMaxInt);
       };
     };
-    Fields(node, path, mark,
-           {{"max_event_bytes", positive(limits.max_event_bytes)},
-            {"max_active_runs", positive(limits.max_active_runs)},
-            {"max_seen_event_ids_per_run", positive(limits.max_seen_event_ids_per_run)},
-            {"max_open_packets_per_run", positive(limits.max_open_packets_per_run)},
-            {"max_steps_per_run", positive(limits.max_steps_per_run)},
-            {"completed_run_retention_s", [&](auto& v, auto& p, auto& m) {
-               limits.completed_run_retention_s = Int(v, p, m, 0, kMaxInt);
-             }}});
+    Fields(
+        node, path, mark,
+        {{"max_event_bytes", positive(limits.max_event_bytes)},
+         {"max_active_runs", positive(limits.max_active_runs)},
+         {"max_seen_event_ids_per_run", positive(limits.max_seen_event_ids_per_run)},
+         {"max_open_packets_per_run", positive(limits.max_open_packets_per_run)},
+         {"max_steps_per_run", positive(limits.max_steps_per_run)},
+         {"max_field_bytes",
+          [&](auto& v, auto& p, auto& m) { limits.max_field_bytes = Int(v, p, m, 256, kMaxInt); }},
+         {"completed_run_retention_s", [&](auto& v, auto& p, auto& m) {
+            limits.completed_run_retention_s = Int(v, p, m, 0, kMaxInt);
+          }}});
   }
 
   void Defaults(const YAML::Node& node, const Path& path, const YAML::Mark& mark,

@@ -3,29 +3,50 @@
 namespace handoffd {
 namespace {
 EngineObserver kNoopObserver;
+
+// "topic/partition/offset" into *out (reused).
+void FormatSource(const SourceRef& source, std::string* out) {
+  out->clear();
+  out->append(source.topic);
+  out->push_back('/');
+  out->append(std::to_string(source.partition));
+  out->push_back('/');
+  out->append(std::to_string(source.offset));
+}
 }  // namespace
 
 Pipeline::Pipeline(const Config& config, EngineObserver* observer)
     : observer_(observer != nullptr ? observer : &kNoopObserver),
       decoder_(config.limits.max_event_bytes),
-      engine_(config, observer) {}
+      engine_(config, observer),
+      caps_(static_cast<size_t>(config.limits.max_field_bytes)) {}
 
 bool Pipeline::Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
                       OutputSink* sink) {
   std::string_view reason = decoder_.Decode(bytes, &event_);
   if (reason.empty()) {
+    int cut = 0;
+    std::string_view field = caps_.Apply(&event_, &cut);
+    if (cut > 0) {
+      observer_->OnLimitHit("max_field_bytes");
+      int64_t suppressed = 0;
+      if (caps_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+        FormatSource(source, &source_text_);
+        Log(LogLevel::kWarn, "field truncated",
+            {{"field", std::string(field)},
+             {"fields", std::to_string(cut)},
+             {"run_id", std::string(event_.run_id)},
+             {"source", source_text_},
+             {"suppressed", std::to_string(suppressed)}});
+      }
+    }
     engine_.Process(event_, source, sink);
     return true;
   }
   // Contract section 11: a record with a valid envelope moves the watermark (and fires the timers
   // due) before it is applied, here dead-lettered.
   if (decoder_.envelope_valid()) engine_.ProcessDeadLettered(event_.ts_ms, sink);
-  source_text_.clear();
-  source_text_.append(source.topic);
-  source_text_.push_back('/');
-  source_text_.append(std::to_string(source.partition));
-  source_text_.push_back('/');
-  source_text_.append(std::to_string(source.offset));
+  FormatSource(source, &source_text_);
   OutputRecord record{};
   record.role = TopicRole::kDlq;
   record.key = key;

@@ -9,6 +9,8 @@
 #include "config/config.h"
 #include "processor/decoder.h"
 #include "processor/engine.h"
+#include "processor/field_caps.h"
+#include "processor/log.h"
 
 namespace handoffd {
 
@@ -30,6 +32,8 @@ class Pipeline {
   EngineObserver* observer_;
   Decoder decoder_;
   Engine engine_;
+  FieldCaps caps_;
+  LogLimiter caps_log_{std::chrono::seconds(1)};  // one "field truncated" line per second
   Event event_;
   std::string source_text_;  // "topic/partition/offset", reused
 };

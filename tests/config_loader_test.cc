@@ -105,6 +105,7 @@ TEST(ConfigLoaderTest, ShippedConfigStatesTheBuiltInDefaults) {
   EXPECT_EQ(c.limits.max_seen_event_ids_per_run, d.limits.max_seen_event_ids_per_run);
   EXPECT_EQ(c.limits.max_open_packets_per_run, d.limits.max_open_packets_per_run);
   EXPECT_EQ(c.limits.completed_run_retention_s, d.limits.completed_run_retention_s);
+  EXPECT_EQ(c.limits.max_field_bytes, d.limits.max_field_bytes);
   EXPECT_EQ(c.defaults.severity, d.defaults.severity);
   EXPECT_EQ(c.defaults.confidence_threshold, d.defaults.confidence_threshold);
   EXPECT_EQ(c.defaults.max_retries, d.defaults.max_retries);
@@ -273,6 +274,9 @@ TEST(ConfigLoaderTest, NegativeDurationIsAnError) {
             "c.yaml:4: workflows.w.stall_timeout_s: must be at least 1, got -5");
   EXPECT_EQ(ErrorOf("time:\n  allowed_lateness_ms: -1\n"),
             "c.yaml:2: time.allowed_lateness_ms: must be at least 0, got -1");
+  // Names and ids are cut at 256 bytes; a field bound below that would cut text shorter than ids.
+  EXPECT_EQ(ErrorOf("limits:\n  max_field_bytes: 100\n"),
+            "c.yaml:2: limits.max_field_bytes: must be at least 256, got 100");
   EXPECT_THAT(ErrorOf("sla:\n  P3:\n    ttl_s: -60\n"),
               HasSubstr("c.yaml:3: sla.P3.ttl_s: must be"));
 }

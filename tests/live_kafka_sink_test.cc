@@ -1,14 +1,19 @@
 // ProducerKicker: records a long linger.ms would hold go out on a kick, and their delivery
-// reports are served by the kicker's thread.
+// reports are served by the kicker's thread. KafkaOutputSink: records over the producer's
+// message.max.bytes never fail a batch.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
+#include "config/config.h"
 #include "processor/live/embedded_broker.h"
 #include "processor/live/kafka_sink.h"
 
@@ -79,6 +84,135 @@ TEST(LiveProducerKicker, KickSendsWhatLingerWouldHoldBack) {
     EXPECT_GE(kicker.flushes(), 1);
   }  // joins the thread
   EXPECT_EQ(rd_kafka_outq_len(producer), 0);
+}
+
+using ClientPtr = std::unique_ptr<rd_kafka_t, void (*)(rd_kafka_t*)>;
+
+ClientPtr NewClient(rd_kafka_type_t type, const std::string& bootstrap,
+                    std::vector<std::pair<std::string, std::string>> settings) {
+  char errstr[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  settings.insert(settings.begin(), {{"bootstrap.servers", bootstrap}, {"log_level", "0"}});
+  for (const auto& [key, value] : settings) {
+    EXPECT_EQ(rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr),
+              RD_KAFKA_CONF_OK)
+        << key;
+  }
+  return ClientPtr(rd_kafka_new(type, conf, errstr, sizeof errstr), rd_kafka_destroy);
+}
+
+struct Received {
+  bool has_value = false;
+  size_t value_size = 0;
+  std::map<std::string, std::string> headers;
+};
+
+// Every record of partition 0 of `topic`, read from the beginning for up to `seconds`.
+std::vector<Received> ReadAll(const std::string& bootstrap, const std::string& topic, size_t want,
+                              int seconds) {
+  ClientPtr consumer = NewClient(RD_KAFKA_CONSUMER, bootstrap, {{"group.id", "sink-test"}});
+  rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(consumer.get(), parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  std::vector<Received> out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  while (out.size() < want && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* msg = rd_kafka_consumer_poll(consumer.get(), 100);
+    if (msg == nullptr) continue;
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Received r;
+      r.has_value = msg->payload != nullptr;
+      r.value_size = msg->len;
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          r.headers[name] = std::string(static_cast<const char*>(value), size);
+        }
+      }
+      out.push_back(std::move(r));
+    }
+    rd_kafka_message_destroy(msg);
+  }
+  rd_kafka_consumer_close(consumer.get());
+  return out;
+}
+
+// An input of 1.2 MB (the cluster took it) cannot be dead-lettered whole by a producer with
+// librdkafka's default message.max.bytes (1,000,000). Before, the produce call failed, the batch
+// was never committed, and every restart met the same input again. Now the DLQ record goes out
+// without the value, saying how large it was; a state record that does not fit is not written.
+TEST(LiveKafkaSink, RecordsOverMessageMaxBytesDoNotFailTheBatch) {
+  Config config = DefaultConfig();
+  EmbeddedBroker broker;
+  std::string error;
+  ASSERT_TRUE(broker.Start({config.topics.dlq, config.topics.state}, 1, &error)) << error;
+  ClientPtr producer = NewClient(RD_KAFKA_PRODUCER, broker.bootstrap(), {});
+  ASSERT_NE(producer, nullptr);
+  KafkaOutputSink sink(producer.get(), config, "handoffd/test", nullptr);
+
+  const std::string big(1200000, 'x');
+  const std::string small = "{not json";
+  for (const std::string* value : {&big, &small}) {
+    OutputRecord record{};
+    record.role = TopicRole::kDlq;
+    record.key = "run-1";
+    record.value = *value;
+    record.ce_id = "agent.events/0/7";
+    record.ce_type = "dev.handoffd.dlq.v1";
+    record.error = "oversized";
+    record.source = "agent.events/0/7";
+    sink.Emit(record);
+  }
+  sink.PutState(0, "run-1", big);
+  sink.PutState(0, "run-2", "state");
+  EXPECT_EQ(sink.TakeFailures(), 0);
+  ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+
+  std::vector<Received> dlq = ReadAll(broker.bootstrap(), config.topics.dlq, 2, 10);
+  ASSERT_EQ(dlq.size(), 2u);
+  EXPECT_FALSE(dlq[0].has_value);
+  EXPECT_EQ(dlq[0].headers["handoffd-original-bytes"], "1200000");
+  EXPECT_EQ(dlq[0].headers["handoffd-error"], "oversized");
+  EXPECT_EQ(dlq[0].headers["handoffd-source"], "agent.events/0/7");
+  EXPECT_TRUE(dlq[1].has_value);
+  EXPECT_EQ(dlq[1].value_size, small.size());
+  EXPECT_EQ(dlq[1].headers.count("handoffd-original-bytes"), 0u);
+
+  std::vector<Received> state = ReadAll(broker.bootstrap(), config.topics.state, 2, 3);
+  ASSERT_EQ(state.size(), 1u);  // run-2 only
+  EXPECT_EQ(state[0].value_size, 5u);
+}
+
+// The bound follows the producer's message.max.bytes (kafka.properties): raised, the same input
+// is dead-lettered whole.
+TEST(LiveKafkaSink, ARaisedMessageMaxBytesKeepsTheDeadLetterWhole) {
+  Config config = DefaultConfig();
+  EmbeddedBroker broker;
+  std::string error;
+  ASSERT_TRUE(broker.Start({config.topics.dlq}, 1, &error)) << error;
+  ClientPtr producer =
+      NewClient(RD_KAFKA_PRODUCER, broker.bootstrap(), {{"message.max.bytes", "2000000"}});
+  ASSERT_NE(producer, nullptr);
+  KafkaOutputSink sink(producer.get(), config, "handoffd/test", nullptr);
+  const std::string big(1200000, 'x');
+  OutputRecord record{};
+  record.role = TopicRole::kDlq;
+  record.value = big;
+  record.ce_id = record.source = "agent.events/0/8";
+  record.ce_type = "dev.handoffd.dlq.v1";
+  record.error = "oversized";
+  sink.Emit(record);
+  EXPECT_EQ(sink.TakeFailures(), 0);
+  ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  std::vector<Received> dlq = ReadAll(broker.bootstrap(), config.topics.dlq, 1, 10);
+  ASSERT_EQ(dlq.size(), 1u);
+  EXPECT_EQ(dlq[0].value_size, big.size());
 }
 
 }  // namespace

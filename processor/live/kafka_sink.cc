@@ -1,5 +1,7 @@
 #include "processor/live/kafka_sink.h"
 
+#include <cstdlib>
+
 #include "metrics/metrics.h"
 #include "processor/log.h"
 #include "processor/time_format.h"
@@ -16,9 +18,47 @@ void AddHeader(rd_kafka_headers_t* headers, std::string_view name, std::string_v
 
 thread_local int64_t KafkaOutputSink::input_time_ms_ = 0;
 
+// Room left in message.max.bytes for the record's headers and framing (librdkafka counts about
+// 80 bytes of framing; a DLQ record's headers are a few hundred bytes).
+constexpr int64_t kRecordOverheadBytes = 4096;
+
+int64_t MaxMessageBytes(rd_kafka_t* producer) {
+  char buf[32];
+  size_t size = sizeof buf;
+  if (rd_kafka_conf_get(rd_kafka_conf(producer), "message.max.bytes", buf, &size) !=
+      RD_KAFKA_CONF_OK) {
+    return 1000000;  // librdkafka's default
+  }
+  return std::atoll(buf);
+}
+
 KafkaOutputSink::KafkaOutputSink(rd_kafka_t* producer, const Config& config, std::string ce_source,
                                  Metrics* metrics)
-    : producer_(producer), config_(config), ce_source_(std::move(ce_source)), metrics_(metrics) {}
+    : producer_(producer),
+      config_(config),
+      ce_source_(std::move(ce_source)),
+      metrics_(metrics),
+      max_payload_bytes_(MaxMessageBytes(producer) - kRecordOverheadBytes) {}
+
+bool KafkaOutputSink::Fits(std::string_view key, std::string_view value) const {
+  return static_cast<int64_t>(key.size() + value.size()) <= max_payload_bytes_;
+}
+
+void KafkaOutputSink::LogTooLarge(LogLevel level, std::string_view limit, std::string_view what,
+                                  std::string_view topic,
+                                  std::pair<const char*, std::string_view> where, size_t bytes,
+                                  LogLimiter* limiter) {
+  if (metrics_ != nullptr) metrics_->OnLimitHit(limit);
+  int64_t suppressed = 0;
+  if (limiter->Allow(std::chrono::steady_clock::now(), &suppressed)) {
+    Log(level, what,
+        {{"topic", std::string(topic)},
+         {where.first, std::string(where.second)},
+         {"bytes", std::to_string(bytes)},
+         {"message_max_bytes", std::to_string(max_payload_bytes_ + kRecordOverheadBytes)},
+         {"suppressed", std::to_string(suppressed)}});
+  }
+}
 
 void KafkaOutputSink::Emit(const OutputRecord& record) {
   rd_kafka_headers_t* headers = rd_kafka_headers_new(8);
@@ -30,15 +70,25 @@ void KafkaOutputSink::Emit(const OutputRecord& record) {
   AddHeader(headers, "ce_type", record.ce_type);
   AddHeader(headers, "ce_source", ce_source_);
   AddHeader(headers, "ce_time", std::string_view(time_buf, time_len));
+  const std::string& topic = config_.topics.ForRole(record.role);
+  std::string_view value = record.value;
   if (record.role == TopicRole::kDlq) {
     AddHeader(headers, "content-type", "application/octet-stream");
     AddHeader(headers, "handoffd-error", record.error);
     AddHeader(headers, "handoffd-source", record.source);
+    // An input the producer cannot send back (the cluster took it, up to its own limit, but
+    // message.max.bytes is lower): dead-lettered without its bytes, which stay on the input
+    // topic at handoffd-source, rather than failing the batch on every restart.
+    if (!Fits(record.key, value)) {
+      AddHeader(headers, "handoffd-original-bytes", std::to_string(value.size()));
+      LogTooLarge(LogLevel::kWarn, "message_max_bytes_dlq", "dead letter without its value", topic,
+                  {"source", record.source}, value.size(), &dlq_too_large_log_);
+      value = {};
+    }
   } else {
     AddHeader(headers, "content-type", "application/json");
   }
-  const std::string& topic = config_.topics.ForRole(record.role);
-  Produce(topic, RD_KAFKA_PARTITION_UA, record.key, record.value, headers);
+  Produce(topic, RD_KAFKA_PARTITION_UA, record.key, value, headers);
   if (metrics_ != nullptr) metrics_->OnRecordsProduced(topic, 1);
 }
 
@@ -49,6 +99,14 @@ void KafkaOutputSink::OnDelivered(void* opaque) {
 }
 
 void KafkaOutputSink::PutState(int32_t partition, std::string_view key, std::string_view value) {
+  // A run whose state outgrew one record (only with many open packets full of long fields, see
+  // processor/field_caps.h): not written, so that the batch can still be committed. A restore
+  // gets the run's previous record, if any.
+  if (!Fits(key, value)) {
+    LogTooLarge(LogLevel::kError, "message_max_bytes_state", "run state too large for one record",
+                config_.topics.state, {"run_id", key}, value.size(), &state_too_large_log_);
+    return;
+  }
   Produce(config_.topics.state, partition, key, value, nullptr);
 }
 

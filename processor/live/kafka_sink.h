@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include "config/config.h"
 #include "processor/engine.h"
@@ -70,6 +71,14 @@ class KafkaOutputSink : public OutputSink {
   void Produce(const std::string& topic, int32_t partition, std::string_view key,
                std::string_view value, rd_kafka_headers_t* headers);
 
+  // Whether a record of this key and value fits in the producer's message.max.bytes.
+  bool Fits(std::string_view key, std::string_view value) const;
+  // Logs (at most once a second) and counts (handoffd_limit_hits_total{limit}) a record that did
+  // not fit.
+  void LogTooLarge(LogLevel level, std::string_view limit, std::string_view what,
+                   std::string_view topic, std::pair<const char*, std::string_view> where,
+                   size_t bytes, LogLimiter* limiter);
+
   rd_kafka_t* producer_;
   const Config& config_;
   std::string ce_source_;
@@ -80,6 +89,9 @@ class KafkaOutputSink : public OutputSink {
   mutable std::mutex in_flight_mu_;
   std::map<int64_t, int64_t> in_flight_;             // epoch -> records without a delivery report
   LogLimiter produce_log_{std::chrono::seconds(1)};  // one "produce failed" line per second
+  LogLimiter dlq_too_large_log_{std::chrono::seconds(1)};
+  LogLimiter state_too_large_log_{std::chrono::seconds(1)};
+  int64_t max_payload_bytes_;  // message.max.bytes less room for headers and framing
   std::atomic<int64_t> failures_{0};
 };
 

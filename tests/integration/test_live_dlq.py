@@ -1,8 +1,13 @@
 """Live mode, bad input: records that are not valid events land in agent.events.dlq with their
 original key and bytes and the handoffd-error / handoffd-source headers (plus CloudEvents
-headers), and the worker keeps going: a valid run after them still gives its packet."""
+headers), and the worker keeps going: a valid run after them still gives its packet. Records
+near Kafka's ~1 MB limit do not stop it either: a valid event with a 1 MB error message gives a
+packet whose summary is cut (limits.max_field_bytes), and an oversized event too large for the
+producer to send back is dead-lettered without its bytes."""
 
 import json
+
+from confluent_kafka import Producer
 
 import kafka_harness as kh
 
@@ -54,6 +59,46 @@ def main(args):
         status, text = worker.http("/metrics")
         assert 'handoffd_events_invalid_total{reason="invalid_json"} 1' in text, \
             [l for l in text.splitlines() if "invalid" in l]
+
+        # Before limits.max_field_bytes, this valid event (under max_event_bytes, 1 MiB) made a
+        # packet the producer refused (message.max.bytes 1,000,000): the batch failed, the worker
+        # exited 1, and every restart met the event again.
+        big_run = "dlq-big-valid"
+        message = "m" * 1030000
+        big = [
+            (big_run, json.dumps({"event_id": "b1", "run_id": big_run, "type": "run_started",
+                                  "ts": t + 20, "workflow_id": "wf", "severity": "P3"})),
+            (big_run, json.dumps({"event_id": "b2", "run_id": big_run, "type": "step_failed",
+                                  "ts": t + 30, "step": "s1",
+                                  "error": {"code": "permission_denied", "message": message}})),
+        ]
+        oversized = b'{"pad":"' + b"p" * 1100000 + b'"}'  # over max_event_bytes (1 MiB)
+        producer = Producer({"bootstrap.servers": env.bootstrap, "message.max.bytes": 3000000,
+                             "log_level": 0})
+        for key, value in big + [("k-oversized", oversized)]:
+            producer.produce(kh.EVENTS, key=key, value=value)
+        assert producer.flush(30) == 0
+        out.wait_for(lambda rs: any(r.topic in kh.ROUTING and r.json()["run_id"] == big_run
+                                    for r in rs) and
+                     any(r.topic == kh.DLQ and r.headers.get("handoffd-error") == "oversized"
+                         for r in rs), 30, "the big run's packet and the oversized dead letter")
+        worker.check_alive()
+        record = next(r for r in out.records
+                      if r.topic in kh.ROUTING and r.json()["run_id"] == big_run)
+        summary = record.json()["error_summary"]
+        assert len(record.value) < 20000, len(record.value)
+        assert summary.startswith("permission_denied: mmm") and \
+            summary.endswith("... [truncated, 1030000 bytes]"), summary[-80:]
+        dead = next(r for r in out.records
+                    if r.topic == kh.DLQ and r.headers.get("handoffd-error") == "oversized")
+        assert dead.value is None and dead.key == b"k-oversized", (dead.key, dead.value and len(dead.value))
+        assert dead.headers["handoffd-original-bytes"] == str(len(oversized)), dead.headers
+        _, text = worker.http("/metrics")
+        for limit in ("max_field_bytes", "message_max_bytes_dlq"):
+            assert f'handoffd_limit_hits_total{{limit="{limit}"}} 1' in text, \
+                [l for l in text.splitlines() if "limit_hits" in l]
+        kh.log("a 1 MB error message gave a cut packet; a 1.1 MB input a dead letter without its bytes")
+
         rc, _ = worker.terminate()
         assert rc == 0, rc
         out.close()
