@@ -165,6 +165,10 @@ struct Metrics::Families {
                      "Valid input records (events and acks) processed, by type.")),
         events_invalid(Build(prometheus::BuildCounter(), r, "handoffd_events_invalid_total",
                              "Input records dead-lettered, by reason (handoffd-error header).")),
+        key_mismatch(Build(prometheus::BuildCounter(), r, "handoffd_key_mismatch_total",
+                           "Valid input records whose Kafka key is not their run_id, by topic: "
+                           "their producer does not key by run_id, so a run's events and acks "
+                           "can land in different partitions and be processed apart.")),
         active_runs(Build(prometheus::BuildGauge(), r, "handoffd_active_runs",
                           "Runs held in memory (started, not yet completed or forgotten).")),
         open_packets(Build(prometheus::BuildGauge(), r, "handoffd_open_packets",
@@ -202,6 +206,7 @@ struct Metrics::Families {
         invalid_by_reason(events_invalid, "reason"),
         missing_by_field(missing_fields, "field"),
         limit_by_name(limit_hits, "limit"),
+        key_mismatch_by_topic(key_mismatch, "topic"),
         produced_by_topic(records_produced, "topic"),
         failures_by_topic(delivery_failures, "topic"),
         kafka_errors_by_name(kafka_errors, "error") {
@@ -226,6 +231,9 @@ struct Metrics::Families {
     }
     for (std::string_view field : kPacketFields) missing_by_field.Get(field);
     for (std::string_view limit : kLimits) limit_by_name.Get(limit);
+    for (const std::string* topic : {&config.topics.events, &config.topics.acks}) {
+      key_mismatch_by_topic.Get(*topic);
+    }
     // The errors of a broker restart or a network cut, at zero so that increase() sees the first.
     for (std::string_view error : {"_TRANSPORT", "_ALL_BROKERS_DOWN"}) {
       kafka_errors_by_name.Get(error, {{"transient", "true"}});
@@ -321,6 +329,7 @@ struct Metrics::Families {
   Family<Counter>& missing_fields;
   Family<Counter>& events;
   Family<Counter>& events_invalid;
+  Family<Counter>& key_mismatch;
   Family<Gauge>& active_runs;
   Family<Gauge>& open_packets;
   Family<Counter>& limit_hits;
@@ -340,6 +349,7 @@ struct Metrics::Families {
   StringChildren<Counter> invalid_by_reason;
   StringChildren<Counter> missing_by_field;
   StringChildren<Counter> limit_by_name;
+  StringChildren<Counter> key_mismatch_by_topic;
   StringChildren<Counter> produced_by_topic;
   StringChildren<Counter> failures_by_topic;
   StringChildren<Counter> kafka_errors_by_name;
@@ -441,6 +451,10 @@ void Metrics::OnOpenPackets(Severity severity, int64_t count) {
 }
 
 void Metrics::OnLimitHit(std::string_view limit) { f_->limit_by_name.Get(limit).Increment(); }
+
+void Metrics::OnKeyMismatch(std::string_view topic) {
+  f_->key_mismatch_by_topic.Get(topic).Increment();
+}
 
 void Metrics::SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag) {
   std::lock_guard lock(f_->partition_mu);
@@ -545,6 +559,7 @@ class Metrics::PartitionObserver : public EngineObserver {
   }
   void OnExpired(Severity severity) override { m_.OnExpired(severity); }
   void OnLimitHit(std::string_view limit) override { m_.OnLimitHit(limit); }
+  void OnKeyMismatch(std::string_view topic) override { m_.OnKeyMismatch(topic); }
 
   void OnActiveRuns(int64_t count) override {
     m_.f_->active->Increment(static_cast<double>(count - active_));

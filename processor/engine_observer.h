@@ -36,6 +36,8 @@ class EngineObserver {
   virtual void OnOpenPackets(Severity /*severity*/, int64_t /*count*/) {}
   // A limits.* bound was hit ("max_active_runs", "max_seen_event_ids_per_run", ...).
   virtual void OnLimitHit(std::string_view /*limit*/) {}
+  // Live mode: a valid record of `topic` whose Kafka key is not its run_id (Pipeline).
+  virtual void OnKeyMismatch(std::string_view /*topic*/) {}
 };
 
 }  // namespace handoffd

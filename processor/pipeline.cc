@@ -40,6 +40,21 @@ bool Pipeline::Handle(std::string_view key, std::string_view bytes, const Source
              {"suppressed", std::to_string(suppressed)}});
       }
     }
+    if (check_keys_ && key != event_.run_id) {
+      observer_->OnKeyMismatch(source.topic);
+      int64_t suppressed = 0;
+      if (key_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+        FormatSource(source, &source_text_);
+        Log(LogLevel::kWarn, "record key is not its run_id",
+            {{"source", source_text_},
+             {"key", std::string(key.substr(0, kMaxNameBytes))},
+             {"run_id", std::string(event_.run_id)},
+             {"suppressed", std::to_string(suppressed)},
+             {"hint",
+              "key events and acks by run_id: a run's records in different partitions are "
+              "processed apart"}});
+      }
+    }
     engine_.Process(event_, source, sink);
     return true;
   }

@@ -25,6 +25,11 @@ class Pipeline {
   bool Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
               OutputSink* sink);
 
+  // Live mode: the producers must key events and acks by run_id (contract section 1), so that
+  // one partition holds all of a run's records. A valid record keyed otherwise is counted
+  // (EngineObserver::OnKeyMismatch) and logged, and processed as usual. Off in replay (no keys).
+  void set_check_keys(bool on) { check_keys_ = on; }
+
   Engine& engine() { return engine_; }
   const Engine& engine() const { return engine_; }
 
@@ -34,6 +39,8 @@ class Pipeline {
   Engine engine_;
   FieldCaps caps_;
   LogLimiter caps_log_{std::chrono::seconds(1)};  // one "field truncated" line per second
+  bool check_keys_ = false;
+  LogLimiter key_log_{std::chrono::seconds(10)};  // one "key is not the run_id" line per 10 s
   Event event_;
   std::string source_text_;  // "topic/partition/offset", reused
 };

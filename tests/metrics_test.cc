@@ -351,6 +351,18 @@ TEST_F(MetricsTest, KafkaClientErrorsAreCountedByNameFromZero) {
   EXPECT_EQ(s.at("handoffd_kafka_errors_total{error=\"_AUTHENTICATION\",transient=\"false\"}"), 1);
 }
 
+TEST_F(MetricsTest, RecordsNotKeyedByRunIdAreCountedPerInputTopicFromZero) {
+  auto s = Scrape();
+  EXPECT_EQ(s.at("handoffd_key_mismatch_total{topic=\"agent.events\"}"), 0);
+  EXPECT_EQ(s.at("handoffd_key_mismatch_total{topic=\"handoff.acks\"}"), 0);
+  auto observer = metrics_.NewPartitionObserver();
+  observer->OnKeyMismatch("agent.events");
+  observer->OnKeyMismatch("agent.events");
+  s = Scrape();
+  EXPECT_EQ(s.at("handoffd_key_mismatch_total{topic=\"agent.events\"}"), 2);
+  EXPECT_EQ(s.at("handoffd_key_mismatch_total{topic=\"handoff.acks\"}"), 0);
+}
+
 TEST_F(MetricsTest, ConcurrentEnginesLoseNoCountWhileChildrenAreCreated) {
   constexpr int kThreads = 4;
   constexpr int kCalls = 20000;

@@ -560,6 +560,7 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
   part->id = p;
   if (metrics_ != nullptr) part->observer = metrics_->NewPartitionObserver();
   part->pipeline = std::make_unique<Pipeline>(config_, part->observer.get());
+  part->pipeline->set_check_keys(true);
   Engine& engine = part->pipeline->engine();
   int64_t skipped = 0;
   for (const auto& [run_id, state] : fold.runs()) {

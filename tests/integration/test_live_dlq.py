@@ -72,10 +72,13 @@ def main(args):
                                   "ts": t + 30, "step": "s1",
                                   "error": {"code": "permission_denied", "message": message}})),
         ]
+        # Valid, but keyed by something else than its run_id: processed, and counted.
+        miskeyed = ("tenant-9", json.dumps({"event_id": "k1", "run_id": "dlq-miskeyed",
+                                             "type": "heartbeat", "ts": t + 40}))
         oversized = b'{"pad":"' + b"p" * 1100000 + b'"}'  # over max_event_bytes (1 MiB)
         producer = Producer({"bootstrap.servers": env.bootstrap, "message.max.bytes": 3000000,
                              "log_level": 0})
-        for key, value in big + [("k-oversized", oversized)]:
+        for key, value in big + [miskeyed, ("k-oversized", oversized)]:
             producer.produce(kh.EVENTS, key=key, value=value)
         assert producer.flush(30) == 0
         out.wait_for(lambda rs: any(r.topic in kh.ROUTING and r.json()["run_id"] == big_run
@@ -97,7 +100,11 @@ def main(args):
         for limit in ("max_field_bytes", "message_max_bytes_dlq"):
             assert f'handoffd_limit_hits_total{{limit="{limit}"}} 1' in text, \
                 [l for l in text.splitlines() if "limit_hits" in l]
-        kh.log("a 1 MB error message gave a cut packet; a 1.1 MB input a dead letter without its bytes")
+        assert 'handoffd_key_mismatch_total{topic="agent.events"} 1' in text, \
+            [l for l in text.splitlines() if "key_mismatch" in l]
+        assert 'msg="record key is not its run_id"' in worker.current_log()
+        kh.log("a 1 MB error message gave a cut packet; a 1.1 MB input a dead letter without its "
+               "bytes; an event keyed by a tenant id was counted")
 
         rc, _ = worker.terminate()
         assert rc == 0, rc
