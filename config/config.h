@@ -55,6 +55,9 @@ struct MetricsConfig {
 
 struct TimeConfig {
   int64_t allowed_lateness_ms = 2000;
+  // Live mode: an event time more than this ahead of its Kafka record's timestamp moves the
+  // watermark only to record time + this (Engine: SourceRef::record_time_ms).
+  int64_t max_future_ms = 300000;
 };
 
 // Every bound has a key, a documented behaviour when hit, and a metric.

@@ -139,9 +139,14 @@ class Loader {
                 }},
                {"time",
                 [&](const YAML::Node& n, const Path& p, const YAML::Mark& m) {
-                  Fields(n, p, m, {{"allowed_lateness_ms", [&](auto& v, auto& vp, auto& vm) {
-                                      config.time.allowed_lateness_ms = Int(v, vp, vm, 0, kMaxInt);
-                                    }}});
+                  Fields(n, p, m,
+                         {{"allowed_lateness_ms",
+                           [&](auto& v, auto& vp, auto& vm) {
+                             config.time.allowed_lateness_ms = Int(v, vp, vm, 0, kMaxInt);
+                           }},
+                          {"max_future_ms", [&](auto& v, auto& vp, auto& vm) {
+                             config.time.max_future_ms = Int(v, vp, vm, 0, kMaxInt);
+                           }}});
                 }},
                {"limits", [&](const YAML::Node& n, const Path& p,
                               const YAML::Mark& m) { Limits(n, p, m, config.limits); }},

@@ -169,6 +169,10 @@ struct Metrics::Families {
                            "Valid input records whose Kafka key is not their run_id, by topic: "
                            "their producer does not key by run_id, so a run's events and acks "
                            "can land in different partitions and be processed apart.")),
+        events_ahead(Build(prometheus::BuildCounter(), r, "handoffd_events_ahead_total",
+                           "Valid input records whose event time is more than "
+                           "time.max_future_ms ahead of their Kafka timestamp, by topic: their "
+                           "producer's clock is wrong; they moved the watermark only that far.")),
         active_runs(Build(prometheus::BuildGauge(), r, "handoffd_active_runs",
                           "Runs held in memory (started, not yet completed or forgotten).")),
         open_packets(Build(prometheus::BuildGauge(), r, "handoffd_open_packets",
@@ -207,6 +211,7 @@ struct Metrics::Families {
         missing_by_field(missing_fields, "field"),
         limit_by_name(limit_hits, "limit"),
         key_mismatch_by_topic(key_mismatch, "topic"),
+        events_ahead_by_topic(events_ahead, "topic"),
         produced_by_topic(records_produced, "topic"),
         failures_by_topic(delivery_failures, "topic"),
         kafka_errors_by_name(kafka_errors, "error") {
@@ -233,6 +238,7 @@ struct Metrics::Families {
     for (std::string_view limit : kLimits) limit_by_name.Get(limit);
     for (const std::string* topic : {&config.topics.events, &config.topics.acks}) {
       key_mismatch_by_topic.Get(*topic);
+      events_ahead_by_topic.Get(*topic);
     }
     // The errors of a broker restart or a network cut, at zero so that increase() sees the first.
     for (std::string_view error : {"_TRANSPORT", "_ALL_BROKERS_DOWN"}) {
@@ -330,6 +336,7 @@ struct Metrics::Families {
   Family<Counter>& events;
   Family<Counter>& events_invalid;
   Family<Counter>& key_mismatch;
+  Family<Counter>& events_ahead;
   Family<Gauge>& active_runs;
   Family<Gauge>& open_packets;
   Family<Counter>& limit_hits;
@@ -350,6 +357,7 @@ struct Metrics::Families {
   StringChildren<Counter> missing_by_field;
   StringChildren<Counter> limit_by_name;
   StringChildren<Counter> key_mismatch_by_topic;
+  StringChildren<Counter> events_ahead_by_topic;
   StringChildren<Counter> produced_by_topic;
   StringChildren<Counter> failures_by_topic;
   StringChildren<Counter> kafka_errors_by_name;
@@ -456,6 +464,10 @@ void Metrics::OnKeyMismatch(std::string_view topic) {
   f_->key_mismatch_by_topic.Get(topic).Increment();
 }
 
+void Metrics::OnEventAhead(std::string_view topic) {
+  f_->events_ahead_by_topic.Get(topic).Increment();
+}
+
 void Metrics::SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag) {
   std::lock_guard lock(f_->partition_mu);
   auto key = std::make_pair(S(topic), partition);
@@ -560,6 +572,7 @@ class Metrics::PartitionObserver : public EngineObserver {
   void OnExpired(Severity severity) override { m_.OnExpired(severity); }
   void OnLimitHit(std::string_view limit) override { m_.OnLimitHit(limit); }
   void OnKeyMismatch(std::string_view topic) override { m_.OnKeyMismatch(topic); }
+  void OnEventAhead(std::string_view topic) override { m_.OnEventAhead(topic); }
 
   void OnActiveRuns(int64_t count) override {
     m_.f_->active->Increment(static_cast<double>(count - active_));

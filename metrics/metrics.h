@@ -41,6 +41,7 @@ class Metrics : public EngineObserver {
   void OnOpenPackets(Severity severity, int64_t count) override;
   void OnLimitHit(std::string_view limit) override;
   void OnKeyMismatch(std::string_view topic) override;
+  void OnEventAhead(std::string_view topic) override;
 
   // Pipeline health (live mode).
   void SetConsumerLag(std::string_view topic, int32_t partition, int64_t lag);

@@ -85,9 +85,13 @@ class Engine::Impl {
   }
 
   void Process(const Event& ev, const SourceRef& source, OutputSink* sink);
-  void ProcessDeadLettered(int64_t ts_ms, OutputSink* sink) {
-    MoveWatermark(ts_ms);
+  void ProcessDeadLettered(int64_t ts_ms, const SourceRef& source, OutputSink* sink) {
+    MoveWatermark(WatermarkTime(ts_ms, source));
     FireDue(sink);
+  }
+  int64_t WatermarkTime(int64_t ts_ms, const SourceRef& source) const {
+    if (source.record_time_ms < 0) return ts_ms;
+    return std::min(ts_ms, SatAdd(source.record_time_ms, cfg_.time.max_future_ms));
   }
   void AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
     if (watermark_ms > watermark_) watermark_ = watermark_ms;
@@ -330,7 +334,7 @@ void Engine::Impl::MoveWatermark(int64_t ts) {
 
 void Engine::Impl::Process(const Event& ev, const SourceRef& source, OutputSink* sink) {
   obs_->OnEvent(ev.type);
-  MoveWatermark(ev.ts_ms);
+  MoveWatermark(WatermarkTime(ev.ts_ms, source));
   FireDue(sink);
   if (ev.type == EventType::kUnknown) return;
   if (ev.IsAck()) {
@@ -1234,8 +1238,11 @@ Engine::~Engine() = default;
 void Engine::Process(const Event& event, const SourceRef& source, OutputSink* sink) {
   impl_->Process(event, source, sink);
 }
-void Engine::ProcessDeadLettered(int64_t ts_ms, OutputSink* sink) {
-  impl_->ProcessDeadLettered(ts_ms, sink);
+void Engine::ProcessDeadLettered(int64_t ts_ms, const SourceRef& source, OutputSink* sink) {
+  impl_->ProcessDeadLettered(ts_ms, source, sink);
+}
+bool Engine::AheadOfRecordTime(int64_t ts_ms, const SourceRef& source) const {
+  return impl_->WatermarkTime(ts_ms, source) < ts_ms;
 }
 void Engine::AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
   impl_->AdvanceWatermark(watermark_ms, sink);

@@ -20,6 +20,9 @@ struct SourceRef {
   std::string_view topic;
   int32_t partition = 0;
   int64_t offset = 0;
+  // Live mode: the Kafka record's timestamp (epoch ms), which bounds how far the record's event
+  // time may move the watermark (time.max_future_ms). Negative: none (replay).
+  int64_t record_time_ms = -1;
 };
 
 // Receives per-run state changes for the changelog (live mode).
@@ -47,7 +50,13 @@ class Engine {
   // For a record dead-lettered after its envelope (event_id, run_id, type, ts) was valid: moves
   // the watermark by `ts_ms` and fires the timers now due, as Process would, and changes nothing
   // else (contract section 11: every record with a valid envelope moves the watermark).
-  void ProcessDeadLettered(int64_t ts_ms, OutputSink* sink);
+  void ProcessDeadLettered(int64_t ts_ms, const SourceRef& source, OutputSink* sink);
+
+  // Whether `ts_ms` is more than time.max_future_ms ahead of the record time of `source`: such
+  // an event moves the watermark only that far (a producer's clock is wrong; one event from the
+  // future would otherwise fire every timer of the partition at once). False without a record
+  // time (replay).
+  bool AheadOfRecordTime(int64_t ts_ms, const SourceRef& source) const;
 
   // Moves the watermark to max(current, watermark_ms) and fires every timer due
   // (replay --advance-to; live mode wall-clock following on a caught-up partition).

@@ -38,6 +38,9 @@ class EngineObserver {
   virtual void OnLimitHit(std::string_view /*limit*/) {}
   // Live mode: a valid record of `topic` whose Kafka key is not its run_id (Pipeline).
   virtual void OnKeyMismatch(std::string_view /*topic*/) {}
+  // Live mode: a record of `topic` whose event time is more than time.max_future_ms ahead of its
+  // Kafka timestamp (Pipeline).
+  virtual void OnEventAhead(std::string_view /*topic*/) {}
 };
 
 }  // namespace handoffd

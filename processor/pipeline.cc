@@ -21,6 +21,23 @@ Pipeline::Pipeline(const Config& config, EngineObserver* observer)
       engine_(config, observer),
       caps_(static_cast<size_t>(config.limits.max_field_bytes)) {}
 
+void Pipeline::CheckRecordTime(const SourceRef& source) {
+  if (!engine_.AheadOfRecordTime(event_.ts_ms, source)) return;
+  observer_->OnEventAhead(source.topic);
+  int64_t suppressed = 0;
+  if (ahead_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+    FormatSource(source, &source_text_);
+    Log(LogLevel::kWarn, "event time ahead of record time",
+        {{"source", source_text_},
+         {"run_id", std::string(event_.run_id)},
+         {"ahead_ms", std::to_string(event_.ts_ms - source.record_time_ms)},
+         {"suppressed", std::to_string(suppressed)},
+         {"hint",
+          "the producer's clock is wrong; the watermark moves at most time.max_future_ms past "
+          "the record time"}});
+  }
+}
+
 bool Pipeline::Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
                       OutputSink* sink) {
   std::string_view reason = decoder_.Decode(bytes, &event_);
@@ -55,12 +72,16 @@ bool Pipeline::Handle(std::string_view key, std::string_view bytes, const Source
               "processed apart"}});
       }
     }
+    CheckRecordTime(source);
     engine_.Process(event_, source, sink);
     return true;
   }
   // Contract section 11: a record with a valid envelope moves the watermark (and fires the timers
   // due) before it is applied, here dead-lettered.
-  if (decoder_.envelope_valid()) engine_.ProcessDeadLettered(event_.ts_ms, sink);
+  if (decoder_.envelope_valid()) {
+    CheckRecordTime(source);
+    engine_.ProcessDeadLettered(event_.ts_ms, source, sink);
+  }
   FormatSource(source, &source_text_);
   OutputRecord record{};
   record.role = TopicRole::kDlq;

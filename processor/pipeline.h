@@ -34,6 +34,9 @@ class Pipeline {
   const Engine& engine() const { return engine_; }
 
  private:
+  // Counts and logs an event time too far ahead of its record time (Engine::AheadOfRecordTime).
+  void CheckRecordTime(const SourceRef& source);
+
   EngineObserver* observer_;
   Decoder decoder_;
   Engine engine_;
@@ -41,6 +44,7 @@ class Pipeline {
   LogLimiter caps_log_{std::chrono::seconds(1)};  // one "field truncated" line per second
   bool check_keys_ = false;
   LogLimiter key_log_{std::chrono::seconds(10)};  // one "key is not the run_id" line per 10 s
+  LogLimiter ahead_log_{std::chrono::seconds(10)};
   Event event_;
   std::string source_text_;  // "topic/partition/offset", reused
 };

@@ -363,6 +363,16 @@ TEST_F(MetricsTest, RecordsNotKeyedByRunIdAreCountedPerInputTopicFromZero) {
   EXPECT_EQ(s.at("handoffd_key_mismatch_total{topic=\"handoff.acks\"}"), 0);
 }
 
+TEST_F(MetricsTest, EventsAheadOfTheirRecordTimeAreCountedPerInputTopicFromZero) {
+  auto s = Scrape();
+  EXPECT_EQ(s.at("handoffd_events_ahead_total{topic=\"agent.events\"}"), 0);
+  EXPECT_EQ(s.at("handoffd_events_ahead_total{topic=\"handoff.acks\"}"), 0);
+  auto observer = metrics_.NewPartitionObserver();
+  observer->OnEventAhead("handoff.acks");
+  s = Scrape();
+  EXPECT_EQ(s.at("handoffd_events_ahead_total{topic=\"handoff.acks\"}"), 1);
+}
+
 TEST_F(MetricsTest, ConcurrentEnginesLoseNoCountWhileChildrenAreCreated) {
   constexpr int kThreads = 4;
   constexpr int kCalls = 20000;

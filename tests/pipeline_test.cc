@@ -1,9 +1,11 @@
-// Pipeline checks that need the Kafka key: in live mode a valid record keyed by anything but its
-// run_id is counted, because its producer spreads runs over partitions (contract section 1).
+// Pipeline checks that need the Kafka record: in live mode a valid record keyed by anything but
+// its run_id is counted, because its producer spreads runs over partitions (contract section 1);
+// and an event time far ahead of the record's timestamp moves the watermark only so far.
 #include "processor/pipeline.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -17,10 +19,21 @@ class NullSink : public OutputSink {
   void Emit(const OutputRecord&) override {}
 };
 
+class RoleSink : public OutputSink {
+ public:
+  void Emit(const OutputRecord& r) override { roles.push_back(r.role); }
+  int Count(TopicRole role) const {
+    return static_cast<int>(std::count(roles.begin(), roles.end(), role));
+  }
+  std::vector<TopicRole> roles;
+};
+
 class KeyObserver : public EngineObserver {
  public:
   void OnKeyMismatch(std::string_view topic) override { topics.emplace_back(topic); }
+  void OnEventAhead(std::string_view topic) override { ahead.emplace_back(topic); }
   std::vector<std::string> topics;
+  std::vector<std::string> ahead;
 };
 
 constexpr std::string_view kEvent =
@@ -53,6 +66,66 @@ TEST(PipelineKeys, ReplayHasNoKeysToCheck) {
   NullSink sink;
   EXPECT_TRUE(pipeline.Handle("", kEvent, {"agent.events", 0, 0}, &sink));
   EXPECT_TRUE(observer.topics.empty());
+}
+
+constexpr int64_t kT0 = 1772416800000;  // 2026-03-02T02:00:00Z
+constexpr int64_t kDay = 86400000;
+
+// A P3 packet (first response 4 h, expires in a day) on a run, then another run's event stamped
+// a day ahead by a producer whose clock is wrong. Returns the records after that event.
+RoleSink FutureEventAfterAnOpenPacket(Pipeline* pipeline, int64_t record_time_of_future_event) {
+  NullSink ignore;
+  const std::string t0 = std::to_string(kT0);
+  pipeline->Handle("r1",
+                   R"({"event_id":"e1","run_id":"r1","type":"run_started","ts":)" + t0 +
+                       R"(,"workflow_id":"w","severity":"P3"})",
+                   {"agent.events", 0, 0, kT0}, &ignore);
+  pipeline->Handle("r1",
+                   R"({"event_id":"e2","run_id":"r1","type":"step_failed","ts":)" + t0 +
+                       R"(,"step":"s","error":{"code":"permission_denied"}})",
+                   {"agent.events", 0, 1, kT0}, &ignore);
+  EXPECT_EQ(pipeline->engine().watermark_ms(), kT0 - 2000);
+  RoleSink after;
+  pipeline->Handle("r2",
+                   R"({"event_id":"f1","run_id":"r2","type":"heartbeat","ts":)" +
+                       std::to_string(kT0 + kDay) + "}",
+                   {"agent.events", 0, 2, record_time_of_future_event}, &after);
+  return after;
+}
+
+TEST(PipelineRecordTime, AnEventFromTheFutureMovesTheWatermarkOnlyPastItsRecordTime) {
+  Config config = DefaultConfig();
+  KeyObserver observer;
+  Pipeline pipeline(config, &observer);
+  RoleSink after = FutureEventAfterAnOpenPacket(&pipeline, kT0 + 1000);
+  // Up to the record time plus time.max_future_ms (5 min), less the allowed lateness: the P3
+  // packet neither escalates nor expires.
+  EXPECT_EQ(pipeline.engine().watermark_ms(), kT0 + 1000 + config.time.max_future_ms - 2000);
+  EXPECT_EQ(after.Count(TopicRole::kEscalations), 0);
+  EXPECT_EQ(after.Count(TopicRole::kAudit), 0);
+  EXPECT_EQ(observer.ahead, (std::vector<std::string>{"agent.events"}));
+}
+
+// What the contract's event time does without a record time (replay, where the input has no
+// Kafka timestamps; and live mode before this bound): the day-ahead event escalates the packet
+// twice and expires it at once.
+TEST(PipelineRecordTime, WithoutARecordTimeTheEventTimeRules) {
+  Config config = DefaultConfig();
+  KeyObserver observer;
+  Pipeline pipeline(config, &observer);
+  RoleSink after = FutureEventAfterAnOpenPacket(&pipeline, -1);
+  EXPECT_EQ(pipeline.engine().watermark_ms(), kT0 + kDay - 2000);
+  EXPECT_EQ(after.Count(TopicRole::kEscalations), 2);
+  EXPECT_TRUE(observer.ahead.empty());
+}
+
+TEST(PipelineRecordTime, AnEventWithinTheMarginMovesTheWatermarkAsUsual) {
+  Config config = DefaultConfig();
+  KeyObserver observer;
+  Pipeline pipeline(config, &observer);
+  RoleSink after = FutureEventAfterAnOpenPacket(&pipeline, kT0 + kDay - config.time.max_future_ms);
+  EXPECT_EQ(pipeline.engine().watermark_ms(), kT0 + kDay - 2000);
+  EXPECT_TRUE(observer.ahead.empty());
 }
 
 }  // namespace

@@ -671,9 +671,10 @@ void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
   Partition& part = *it->second;
   int64_t& next = is_acks ? part.next_acks : part.next_events;
   if (next >= 0 && msg->offset < next) return;  // already applied (prefetched before a rewind)
+  const int64_t record_time_ms = rd_kafka_message_timestamp(msg, nullptr);  // -1: none
   SourceRef source{is_acks ? config_.topics.acks : config_.topics.events, msg->partition,
-                   msg->offset};
-  sink_->set_input_time_ms(rd_kafka_message_timestamp(msg, nullptr));
+                   msg->offset, record_time_ms};
+  sink_->set_input_time_ms(record_time_ms);
   part.pipeline->Handle(std::string_view(static_cast<const char*>(msg->key), msg->key_len),
                         std::string_view(static_cast<const char*>(msg->payload), msg->len), source,
                         sink_.get());

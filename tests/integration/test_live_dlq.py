@@ -3,9 +3,11 @@ original key and bytes and the handoffd-error / handoffd-source headers (plus Cl
 headers), and the worker keeps going: a valid run after them still gives its packet. Records
 near Kafka's ~1 MB limit do not stop it either: a valid event with a 1 MB error message gives a
 packet whose summary is cut (limits.max_field_bytes), and an oversized event too large for the
-producer to send back is dead-lettered without its bytes."""
+producer to send back is dead-lettered without its bytes. An event keyed by something else than
+its run_id is counted, and one stamped a day ahead of its record does not fire every timer."""
 
 import json
+import time
 
 from confluent_kafka import Producer
 
@@ -105,6 +107,24 @@ def main(args):
         assert 'msg="record key is not its run_id"' in worker.current_log()
         kh.log("a 1 MB error message gave a cut packet; a 1.1 MB input a dead letter without its "
                "bytes; an event keyed by a tenant id was counted")
+
+        # A producer whose clock is a day ahead. By event time alone the watermark would jump a
+        # day and the open P3 packet of the run above would escalate twice and expire at once;
+        # its record's Kafka timestamp (now) bounds the jump to time.max_future_ms.
+        ahead = kh.now_ms() + 86400000
+        env.produce(kh.EVENTS, [("dlq-clock-ahead", {"event_id": "c1", "run_id": "dlq-clock-ahead",
+                                                     "type": "heartbeat", "ts": ahead})])
+        def escalations():
+            return [r.headers.get("ce_id") for r in out.records if r.topic == "handoff.escalations"]
+        deadline = time.time() + 20
+        while 'handoffd_events_ahead_total{topic="agent.events"} 1' not in worker.http("/metrics")[1]:
+            out.poll(0.3)
+            assert not escalations(), escalations()
+            assert time.time() < deadline, "the event from the future was not counted"
+        out.poll(2)  # a commit interval and more: escalations would be out by now
+        assert not escalations(), escalations()
+        assert 'msg="event time ahead of record time"' in worker.current_log()
+        kh.log("an event a day ahead of its record time escalated nothing")
 
         rc, _ = worker.terminate()
         assert rc == 0, rc
