@@ -58,6 +58,9 @@ struct TimeConfig {
   // Live mode: an event time more than this ahead of its Kafka record's timestamp moves the
   // watermark only to record time + this (Engine: SourceRef::record_time_ms).
   int64_t max_future_ms = 300000;
+  // Live mode: an event time more than this behind its Kafka record's timestamp is dead-lettered
+  // as "stale_timestamp" (epoch seconds read as milliseconds, a clock years off).
+  int64_t max_past_ms = 604800000;  // 7 days
 };
 
 // Every bound has a key, a documented behaviour when hit, and a metric.

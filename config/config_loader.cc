@@ -144,8 +144,12 @@ class Loader {
                            [&](auto& v, auto& vp, auto& vm) {
                              config.time.allowed_lateness_ms = Int(v, vp, vm, 0, kMaxInt);
                            }},
-                          {"max_future_ms", [&](auto& v, auto& vp, auto& vm) {
+                          {"max_future_ms",
+                           [&](auto& v, auto& vp, auto& vm) {
                              config.time.max_future_ms = Int(v, vp, vm, 0, kMaxInt);
+                           }},
+                          {"max_past_ms", [&](auto& v, auto& vp, auto& vm) {
+                             config.time.max_past_ms = Int(v, vp, vm, 0, kMaxInt);
                            }}});
                 }},
                {"limits", [&](const YAML::Node& n, const Path& p,

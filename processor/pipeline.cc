@@ -19,7 +19,8 @@ Pipeline::Pipeline(const Config& config, EngineObserver* observer)
     : observer_(observer != nullptr ? observer : &kNoopObserver),
       decoder_(config.limits.max_event_bytes),
       engine_(config, observer),
-      caps_(static_cast<size_t>(config.limits.max_field_bytes)) {}
+      caps_(static_cast<size_t>(config.limits.max_field_bytes)),
+      max_past_ms_(config.time.max_past_ms) {}
 
 void Pipeline::CheckRecordTime(const SourceRef& source) {
   if (!engine_.AheadOfRecordTime(event_.ts_ms, source)) return;
@@ -41,6 +42,15 @@ void Pipeline::CheckRecordTime(const SourceRef& source) {
 bool Pipeline::Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
                       OutputSink* sink) {
   std::string_view reason = decoder_.Decode(bytes, &event_);
+  bool envelope_valid = decoder_.envelope_valid();
+  // Live mode: an event time far behind its record's timestamp is not a late event but a wrong
+  // unit or clock (epoch seconds read as 1970). Applied, its run would stall and its packets
+  // escalate and expire the moment they open, since a caught-up watermark follows the wall clock.
+  if (reason.empty() && source.record_time_ms > max_past_ms_ &&
+      event_.ts_ms < source.record_time_ms - max_past_ms_) {
+    reason = kStaleTimestamp;
+    envelope_valid = true;
+  }
   if (reason.empty()) {
     int cut = 0;
     std::string_view field = caps_.Apply(&event_, &cut);
@@ -78,7 +88,7 @@ bool Pipeline::Handle(std::string_view key, std::string_view bytes, const Source
   }
   // Contract section 11: a record with a valid envelope moves the watermark (and fires the timers
   // due) before it is applied, here dead-lettered.
-  if (decoder_.envelope_valid()) {
+  if (envelope_valid) {
     CheckRecordTime(source);
     engine_.ProcessDeadLettered(event_.ts_ms, source, sink);
   }

@@ -14,6 +14,10 @@
 
 namespace handoffd {
 
+// DLQ reason of a live record whose event time is more than time.max_past_ms behind its Kafka
+// timestamp.
+inline constexpr std::string_view kStaleTimestamp = "stale_timestamp";
+
 class Pipeline {
  public:
   // REQUIRES: config and observer outlive the Pipeline; observer may be nullptr.
@@ -42,6 +46,7 @@ class Pipeline {
   Engine engine_;
   FieldCaps caps_;
   LogLimiter caps_log_{std::chrono::seconds(1)};  // one "field truncated" line per second
+  int64_t max_past_ms_;
   bool check_keys_ = false;
   LogLimiter key_log_{std::chrono::seconds(10)};  // one "key is not the run_id" line per 10 s
   LogLimiter ahead_log_{std::chrono::seconds(10)};

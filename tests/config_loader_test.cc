@@ -101,6 +101,7 @@ TEST(ConfigLoaderTest, ShippedConfigStatesTheBuiltInDefaults) {
   EXPECT_EQ(c.metrics.listen, d.metrics.listen);
   EXPECT_EQ(c.time.allowed_lateness_ms, d.time.allowed_lateness_ms);
   EXPECT_EQ(c.time.max_future_ms, d.time.max_future_ms);
+  EXPECT_EQ(c.time.max_past_ms, d.time.max_past_ms);
   EXPECT_EQ(c.limits.max_event_bytes, d.limits.max_event_bytes);
   EXPECT_EQ(c.limits.max_active_runs, d.limits.max_active_runs);
   EXPECT_EQ(c.limits.max_seen_event_ids_per_run, d.limits.max_seen_event_ids_per_run);

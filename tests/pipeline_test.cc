@@ -1,6 +1,7 @@
 // Pipeline checks that need the Kafka record: in live mode a valid record keyed by anything but
 // its run_id is counted, because its producer spreads runs over partitions (contract section 1);
-// and an event time far ahead of the record's timestamp moves the watermark only so far.
+// an event time far ahead of the record's timestamp moves the watermark only so far; and one far
+// behind it is dead-lettered.
 #include "processor/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -32,8 +33,18 @@ class KeyObserver : public EngineObserver {
  public:
   void OnKeyMismatch(std::string_view topic) override { topics.emplace_back(topic); }
   void OnEventAhead(std::string_view topic) override { ahead.emplace_back(topic); }
+  void OnInvalidEvent(std::string_view reason) override { invalid.emplace_back(reason); }
   std::vector<std::string> topics;
   std::vector<std::string> ahead;
+  std::vector<std::string> invalid;
+};
+
+class DlqSink : public OutputSink {
+ public:
+  void Emit(const OutputRecord& r) override {
+    if (r.role == TopicRole::kDlq) errors.emplace_back(r.error);
+  }
+  std::vector<std::string> errors;
 };
 
 constexpr std::string_view kEvent =
@@ -126,6 +137,41 @@ TEST(PipelineRecordTime, AnEventWithinTheMarginMovesTheWatermarkAsUsual) {
   RoleSink after = FutureEventAfterAnOpenPacket(&pipeline, kT0 + kDay - config.time.max_future_ms);
   EXPECT_EQ(pipeline.engine().watermark_ms(), kT0 + kDay - 2000);
   EXPECT_TRUE(observer.ahead.empty());
+}
+
+// The classic unit bug: epoch seconds where the contract says milliseconds, read as January
+// 1970. In live mode a caught-up watermark follows the wall clock, so such a run would stall and
+// its packets escalate and expire the moment they open. Dead-lettered instead.
+TEST(PipelineRecordTime, AnEventFarBehindItsRecordTimeIsDeadLettered) {
+  Config config = DefaultConfig();
+  KeyObserver observer;
+  Pipeline pipeline(config, &observer);
+  DlqSink sink;
+  const std::string seconds = std::to_string(kT0 / 1000);
+  EXPECT_FALSE(pipeline.Handle("r1",
+                               R"({"event_id":"e1","run_id":"r1","type":"step_failed","ts":)" +
+                                   seconds + R"(,"step":"s","error":{"code":"write_failed"}})",
+                               {"agent.events", 0, 0, kT0}, &sink));
+  EXPECT_EQ(sink.errors, (std::vector<std::string>{"stale_timestamp"}));
+  EXPECT_EQ(observer.invalid, (std::vector<std::string>{"stale_timestamp"}));
+  EXPECT_EQ(pipeline.engine().active_runs(), 0);
+
+  // Late by less than time.max_past_ms (7 days): an ordinary late event.
+  const std::string six_days_ago = std::to_string(kT0 - 6 * kDay);
+  EXPECT_TRUE(pipeline.Handle(
+      "r2", R"({"event_id":"e2","run_id":"r2","type":"heartbeat","ts":)" + six_days_ago + "}",
+      {"agent.events", 0, 1, kT0}, &sink));
+  EXPECT_EQ(sink.errors.size(), 1u);
+}
+
+TEST(PipelineRecordTime, ReplayHasNoRecordTimeAndTakesOldEventsAsTheyAre) {
+  Config config = DefaultConfig();
+  Pipeline pipeline(config, nullptr);
+  DlqSink sink;
+  EXPECT_TRUE(
+      pipeline.Handle("", R"({"event_id":"e1","run_id":"r1","type":"heartbeat","ts":1772416800})",
+                      {"agent.events", 0, 0}, &sink));
+  EXPECT_TRUE(sink.errors.empty());
 }
 
 }  // namespace

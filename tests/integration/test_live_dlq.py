@@ -4,7 +4,8 @@ headers), and the worker keeps going: a valid run after them still gives its pac
 near Kafka's ~1 MB limit do not stop it either: a valid event with a 1 MB error message gives a
 packet whose summary is cut (limits.max_field_bytes), and an oversized event too large for the
 producer to send back is dead-lettered without its bytes. An event keyed by something else than
-its run_id is counted, and one stamped a day ahead of its record does not fire every timer."""
+its run_id is counted, one stamped a day ahead of its record does not fire every timer, and one
+stamped in epoch seconds (1970) is dead-lettered as stale_timestamp."""
 
 import json
 import time
@@ -24,9 +25,13 @@ def main(args):
                               "ts": "yesterday"}).encode()),
         (None, json.dumps({"event_id": "x3", "run_id": "r", "type": "decision", "ts": t,
                            "confidence": "high"}).encode()),
+        # Epoch seconds where the contract says milliseconds: January 1970, 56 years before
+        # the record's Kafka timestamp (live mode only; replay has no record times).
+        (b"k-seconds", json.dumps({"event_id": "x4", "run_id": "r", "type": "heartbeat",
+                                   "ts": t // 1000}).encode()),
     ]
     expected_reasons = ["invalid_json", "not_object", "missing_field:run_id", "bad_timestamp",
-                        "wrong_type:confidence"]
+                        "wrong_type:confidence", "stale_timestamp"]
     run = "dlq-after-bad-input"
     good = [
         {"event_id": "g1", "run_id": run, "type": "run_started", "ts": t, "workflow_id": "wf",
@@ -41,7 +46,7 @@ def main(args):
         env.produce(kh.EVENTS, [(run, g) for g in good])
         out = env.collector([kh.DLQ] + kh.ROUTING)
         out.wait_for(lambda rs: sum(r.topic == kh.DLQ for r in rs) >= len(bad) and
-                     any(r.topic in kh.ROUTING for r in rs), 30, "5 DLQ records and a packet")
+                     any(r.topic in kh.ROUTING for r in rs), 30, f"{len(bad)} DLQ records and a packet")
         dlq = [r for r in out.records if r.topic == kh.DLQ]
         assert len(dlq) == len(bad), [r.headers for r in dlq]
         by_value = {r.value: r for r in dlq}
