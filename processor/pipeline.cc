@@ -22,6 +22,40 @@ Pipeline::Pipeline(const Config& config, EngineObserver* observer)
       caps_(static_cast<size_t>(config.limits.max_field_bytes)),
       max_past_ms_(config.time.max_past_ms) {}
 
+void Pipeline::CapFields(const SourceRef& source) {
+  int cut = 0;
+  std::string_view field = caps_.Apply(&event_, &cut);
+  if (cut == 0) return;
+  observer_->OnLimitHit("max_field_bytes");
+  int64_t suppressed = 0;
+  if (caps_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+    FormatSource(source, &source_text_);
+    Log(LogLevel::kWarn, "field truncated",
+        {{"field", std::string(field)},
+         {"fields", std::to_string(cut)},
+         {"run_id", std::string(event_.run_id)},
+         {"source", source_text_},
+         {"suppressed", std::to_string(suppressed)}});
+  }
+}
+
+void Pipeline::CheckKey(std::string_view key, const SourceRef& source) {
+  if (key == event_.run_id) return;
+  observer_->OnKeyMismatch(source.topic);
+  int64_t suppressed = 0;
+  if (key_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+    FormatSource(source, &source_text_);
+    Log(LogLevel::kWarn, "record key is not its run_id",
+        {{"source", source_text_},
+         {"key", std::string(key.substr(0, kMaxNameBytes))},
+         {"run_id", std::string(event_.run_id)},
+         {"suppressed", std::to_string(suppressed)},
+         {"hint",
+          "key events and acks by run_id: a run's records in different partitions are "
+          "processed apart"}});
+  }
+}
+
 void Pipeline::CheckRecordTime(const SourceRef& source) {
   if (!engine_.AheadOfRecordTime(event_.ts_ms, source)) return;
   observer_->OnEventAhead(source.topic);
@@ -52,36 +86,8 @@ bool Pipeline::Handle(std::string_view key, std::string_view bytes, const Source
     envelope_valid = true;
   }
   if (reason.empty()) {
-    int cut = 0;
-    std::string_view field = caps_.Apply(&event_, &cut);
-    if (cut > 0) {
-      observer_->OnLimitHit("max_field_bytes");
-      int64_t suppressed = 0;
-      if (caps_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
-        FormatSource(source, &source_text_);
-        Log(LogLevel::kWarn, "field truncated",
-            {{"field", std::string(field)},
-             {"fields", std::to_string(cut)},
-             {"run_id", std::string(event_.run_id)},
-             {"source", source_text_},
-             {"suppressed", std::to_string(suppressed)}});
-      }
-    }
-    if (check_keys_ && key != event_.run_id) {
-      observer_->OnKeyMismatch(source.topic);
-      int64_t suppressed = 0;
-      if (key_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
-        FormatSource(source, &source_text_);
-        Log(LogLevel::kWarn, "record key is not its run_id",
-            {{"source", source_text_},
-             {"key", std::string(key.substr(0, kMaxNameBytes))},
-             {"run_id", std::string(event_.run_id)},
-             {"suppressed", std::to_string(suppressed)},
-             {"hint",
-              "key events and acks by run_id: a run's records in different partitions are "
-              "processed apart"}});
-      }
-    }
+    CapFields(source);
+    if (check_keys_) CheckKey(key, source);
     CheckRecordTime(source);
     engine_.Process(event_, source, sink);
     return true;

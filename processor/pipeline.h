@@ -38,7 +38,11 @@ class Pipeline {
   const Engine& engine() const { return engine_; }
 
  private:
-  // Counts and logs an event time too far ahead of its record time (Engine::AheadOfRecordTime).
+  // Each counts and logs (at most as often as its limiter allows) what it finds in event_:
+  // fields over their bound, which it cuts (FieldCaps); a Kafka key that is not the run_id; an
+  // event time too far ahead of its record time (Engine::AheadOfRecordTime).
+  void CapFields(const SourceRef& source);
+  void CheckKey(std::string_view key, const SourceRef& source);
   void CheckRecordTime(const SourceRef& source);
 
   EngineObserver* observer_;
