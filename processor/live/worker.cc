@@ -671,10 +671,14 @@ void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
   Partition& part = *it->second;
   int64_t& next = is_acks ? part.next_acks : part.next_events;
   if (next >= 0 && msg->offset < next) return;  // already applied (prefetched before a rewind)
-  const int64_t record_time_ms = rd_kafka_message_timestamp(msg, nullptr);  // -1: none
+  // The record's Kafka timestamp bounds how far its event time may be from it (Pipeline). None
+  // (-1), or one a producer left at 0 or set in seconds (before 2001-09-09), bounds nothing.
+  constexpr int64_t kMinRecordTimeMs = 1000000000000;
+  const int64_t kafka_time_ms = rd_kafka_message_timestamp(msg, nullptr);
+  const int64_t record_time_ms = kafka_time_ms >= kMinRecordTimeMs ? kafka_time_ms : -1;
   SourceRef source{is_acks ? config_.topics.acks : config_.topics.events, msg->partition,
                    msg->offset, record_time_ms};
-  sink_->set_input_time_ms(record_time_ms);
+  sink_->set_input_time_ms(kafka_time_ms);
   part.pipeline->Handle(std::string_view(static_cast<const char*>(msg->key), msg->key_len),
                         std::string_view(static_cast<const char*>(msg->payload), msg->len), source,
                         sink_.get());

@@ -87,6 +87,11 @@ def main(args):
                              "log_level": 0})
         for key, value in big + [miskeyed, ("k-oversized", oversized)]:
             producer.produce(kh.EVENTS, key=key, value=value)
+        # A producer that sets record timestamps of its own, here 1 s after the epoch: no bound on
+        # the event time (not counted as ahead of it, below).
+        producer.produce(kh.EVENTS, key="dlq-epoch-record", timestamp=1000,
+                         value=json.dumps({"event_id": "r1", "run_id": "dlq-epoch-record",
+                                           "type": "heartbeat", "ts": t + 50}))
         assert producer.flush(30) == 0
         out.wait_for(lambda rs: any(r.topic in kh.ROUTING and r.json()["run_id"] == big_run
                                     for r in rs) and
