@@ -30,7 +30,7 @@ void Pipeline::CapFields(const SourceRef& source) {
   int64_t suppressed = 0;
   if (caps_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
     FormatSource(source, &source_text_);
-    Log(LogLevel::kWarn, "field truncated",
+    Log(LogLevel::kInfo, "field truncated",
         {{"field", std::string(field)},
          {"fields", std::to_string(cut)},
          {"run_id", std::string(event_.run_id)},
