@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 
 #include "processor/flat_index.h"
 #include "processor/hcs.h"
@@ -382,7 +383,11 @@ void Engine::Impl::ApplyEvent(uint32_t slot, const Event& ev, const SourceRef& s
     if (!run.extras) run.extras = std::make_unique<RunExtras>();
     run.extras->attrs_json.emplace(*ev.attrs_json);
   }
-  if (ev.cost_usd) run.cost_usd += *ev.cost_usd;
+  // Saturates at the largest double: two costs near it would sum to infinity, which JSON cannot
+  // spell (the packet would say null where its schema wants a number).
+  if (ev.cost_usd) {
+    run.cost_usd = std::min(run.cost_usd + *ev.cost_usd, std::numeric_limits<double>::max());
+  }
   // The event's own step, interned; run.last_step holds it from here on.
   uint32_t step_id = 0;
   if (ev.step) {

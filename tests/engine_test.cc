@@ -441,6 +441,21 @@ TEST_F(EngineTest, BudgetExceededOpensOncePerRun) {
   EXPECT_EQ(Packets().size(), 1u);
 }
 
+// Two costs near the largest double sum to infinity, which JSON cannot spell: the packet said
+// "cost_usd":null, against its schema (a number). The total saturates instead.
+TEST_F(EngineTest, RunCostSaturatesInsteadOfOverflowing) {
+  StartRun("r", "refund-review");
+  for (const char* id : {"t1", "t2"}) {
+    Send(E(EventType::kToolCall, id, "r", At(2))
+             .Step("a")
+             .Tool("x", ToolStatus::kOk, {})
+             .Cost(1.7e308));
+  }
+  Send(E(EventType::kStepFailed, "f", "r", At(3)).Step("a").Error("write_failed"));
+  ASSERT_EQ(Packets().size(), 1u);
+  EXPECT_EQ(Json(Packets()[0].value).Get("/cost_usd"), "1.7976931348623157e+308");
+}
+
 TEST_F(EngineTest, BudgetDurationIsCheckedAsEventsArrive) {
   config_.workflows["refund-review"].budget.duration_s = 60;
   StartRun("r", "refund-review");
