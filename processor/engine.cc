@@ -166,7 +166,7 @@ class Engine::Impl {
   void DetectStepFailed(uint32_t slot, const Event& ev, const SourceRef& source, OutputSink* sink);
   void DetectDecision(uint32_t slot, const Event& ev, const SourceRef& source, OutputSink* sink);
   void CheckBudget(uint32_t slot, const Event& ev, const SourceRef& source, OutputSink* sink);
-  void ApplyAck(const Event& ev, OutputSink* sink);
+  void ApplyAck(const Event& ev, const SourceRef& source, OutputSink* sink);
   FailureClass Classify(std::string_view code) const;
 
   // --- Packets. ---
@@ -339,7 +339,7 @@ void Engine::Impl::Process(const Event& ev, const SourceRef& source, OutputSink*
   FireDue(sink);
   if (ev.type == EventType::kUnknown) return;
   if (ev.IsAck()) {
-    ApplyAck(ev, sink);
+    ApplyAck(ev, source, sink);
     FireDue(sink);
     return;
   }
@@ -602,7 +602,7 @@ void Engine::Impl::CheckBudget(uint32_t slot, const Event& ev, const SourceRef& 
   Open(slot, t, ev.ts_ms, sink);
 }
 
-void Engine::Impl::ApplyAck(const Event& ev, OutputSink* sink) {
+void Engine::Impl::ApplyAck(const Event& ev, const SourceRef& source, OutputSink* sink) {
   const uint32_t slot = FindRun(ev.run_id, Hash64(ev.run_id));
   if (slot == FlatIndex::kNotFound) return;
   Run& run = runs_[slot];
@@ -621,6 +621,10 @@ void Engine::Impl::ApplyAck(const Event& ev, OutputSink* sink) {
   Touch(slot);
   const bool resolve = ev.type == EventType::kHandoffResolved;
   const int64_t ts = ev.ts_ms;
+  // The time-to-ack sample: an ack stamped more than time.max_future_ms ahead of its Kafka record
+  // (a wrong clock, live mode only) counts from its record time instead, which is when the ack
+  // was produced; otherwise one such ack puts hours or days into the MTTA of its severity.
+  const int64_t acked_ms = WatermarkTime(ts, source) < ts ? source.record_time_ms : ts;
   auto& packets = run.extras->packets;
   for (size_t i = 0; i < packets.size();) {
     Packet& p = packets[i];
@@ -636,7 +640,7 @@ void Engine::Impl::ApplyAck(const Event& ev, OutputSink* sink) {
       p.acked = true;
       p.acked_at = ts;
       obs_->OnAcknowledged(p.severity,
-                           static_cast<double>(std::max<int64_t>(0, ts - p.detected_at)) /
+                           static_cast<double>(std::max<int64_t>(0, acked_ms - p.detected_at)) /
                                static_cast<double>(kMsPerSecond));
     } else if (ts < p.acked_at) {
       p.acked_at = ts;

@@ -1036,6 +1036,21 @@ TEST_F(EngineTest, AckWithoutPacketIdAppliesToEveryOpenPacketOfTheRun) {
   EXPECT_DOUBLE_EQ(observer_.acks[1].second, 10.0);
 }
 
+TEST_F(EngineTest, AckStampedFarAheadOfItsRecordCountsTimeToAckFromTheRecordTime) {
+  // Live mode: the ack's producer clock is a day ahead. Its record (Kafka timestamp) was written
+  // 60 s after detection; MTTA must say 60 s, not a day.
+  StartRun("r");
+  Send(E(EventType::kStepFailed, "f", "r", At(10)).Step("s").Error("conflict"));
+  engine().Process(Ack("r", At(86400)).e, {"handoff.acks", 0, 0, At(70)}, &sink_);
+  // Within time.max_future_ms (5 min) of its record, the ack's own time counts.
+  StartRun("q");
+  Send(E(EventType::kStepFailed, "f", "q", At(10)).Step("s").Error("conflict"));
+  engine().Process(Ack("q", At(190)).e, {"handoff.acks", 0, 1, At(70)}, &sink_);
+  ASSERT_EQ(observer_.acks.size(), 2u);
+  EXPECT_DOUBLE_EQ(observer_.acks[0].second, 60.0);
+  EXPECT_DOUBLE_EQ(observer_.acks[1].second, 180.0);
+}
+
 TEST_F(EngineTest, LateEventOpensAPacketWhoseDeadlinesHavePassedAndTheyFireAtOnce) {
   Send(E(EventType::kHeartbeat, "h", "other", At(2000)));
   // The run's first event is late; it opens a held P1 packet at 5 s.
