@@ -3,7 +3,10 @@
 // detected at or after START_MS it records (receive time - detected_at) and, after SECONDS,
 // prints one JSON line: {"packets":N,"p50_ms":..,"p99_ms":..,"max_ms":..}.
 // It replaces a Python consumer whose own parsing competed for the 2 vCPUs it measured.
-// Usage: live_latency_probe BOOTSTRAP START_MS SECONDS TOPIC...
+// With --events the topics hold input events instead: every record counts, from its "ts" (the
+// latency a consumer that does nothing sees on the same machine at the same rate: the floor
+// under handoffd's figure).
+// Usage: live_latency_probe BOOTSTRAP START_MS SECONDS [--events] TOPIC...
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
@@ -44,9 +47,14 @@ int64_t FindTime(std::string_view json, std::string_view key) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: live_latency_probe BOOTSTRAP START_MS SECONDS TOPIC...\n");
+    std::fprintf(stderr,
+                 "usage: live_latency_probe BOOTSTRAP START_MS SECONDS [--events] TOPIC...\n");
     return 2;
   }
+  int first_topic = 4;
+  const bool events = std::string_view(argv[4]) == "--events";
+  if (events) ++first_topic;
+  const std::string_view time_key = events ? "\"ts\":\"" : "\"detected_at\":\"";
   const int64_t start_ms = std::atoll(argv[2]);
   const double seconds = std::atof(argv[3]);
   rd_kafka_t* rk = handoffd::bench::NewBenchConsumer(
@@ -55,7 +63,7 @@ int main(int argc, char** argv) {
   // Absolute start offsets (the current ends): a logical OFFSET_END would cost a ListOffsets
   // round per partition, and librdkafka 2.0.2 starts most of them about 500 ms late.
   rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(64);
-  for (int t = 4; t < argc; ++t) {
+  for (int t = first_topic; t < argc; ++t) {
     auto end_of = [&](int32_t p) {
       int64_t low = 0;
       int64_t high = 0;
@@ -92,8 +100,9 @@ int main(int argc, char** argv) {
       rd_kafka_message_t* msg = batch[i];
       if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR && msg->payload != nullptr) {
         std::string_view v(static_cast<const char*>(msg->payload), msg->len);
-        int64_t detected = FindTime(v, "\"detected_at\":\"");
-        if (v.find("\"revision\":1,") != std::string_view::npos && detected >= start_ms) {
+        int64_t detected = FindTime(v, time_key);
+        if ((events || v.find("\"revision\":1,") != std::string_view::npos) &&
+            detected >= start_ms) {
           latencies.push_back(static_cast<double>(now - detected));
           const int64_t produced = rd_kafka_message_timestamp(msg, nullptr);
           if (produced > 0) {
