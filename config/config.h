@@ -25,6 +25,9 @@ struct KafkaConfig {
       properties;  // passed to librdkafka unchanged; may hold secrets
   int64_t commit_interval_ms = 100;
   int64_t shutdown_timeout_ms = 10000;
+  // exactly_once: consecutive failed commits (each aborted and rewound, then retried after a
+  // growing pause) after which the worker stops with exit code 1.
+  int32_t max_failed_commits = 10;
   // Threads that decode and process the owned partitions (partition p on thread p % n), besides
   // the thread that reads from Kafka and commits.
   int32_t pipeline_threads = 2;

@@ -367,6 +367,10 @@ class Loader {
                 [&](auto& v, auto& p, auto& m) {
                   kafka.shutdown_timeout_ms = Int(v, p, m, 0, kMaxInt);
                 }},
+               {"max_failed_commits",
+                [&](auto& v, auto& p, auto& m) {
+                  kafka.max_failed_commits = static_cast<int32_t>(Int(v, p, m, 1, 1000000));
+                }},
                {"pipeline_threads",
                 [&](auto& v, auto& p, auto& m) {
                   kafka.pipeline_threads = static_cast<int32_t>(Int(v, p, m, 1, 64));

@@ -88,6 +88,7 @@ TEST(ConfigLoaderTest, ShippedConfigStatesTheBuiltInDefaults) {
   EXPECT_EQ(c.kafka.processing_guarantee, d.kafka.processing_guarantee);
   EXPECT_EQ(c.kafka.commit_interval_ms, d.kafka.commit_interval_ms);
   EXPECT_EQ(c.kafka.shutdown_timeout_ms, d.kafka.shutdown_timeout_ms);
+  EXPECT_EQ(c.kafka.max_failed_commits, d.kafka.max_failed_commits);
   EXPECT_EQ(c.kafka.partitions, d.kafka.partitions);
   EXPECT_EQ(c.kafka.replication_factor, d.kafka.replication_factor);
   EXPECT_TRUE(c.kafka.properties.empty());
@@ -448,7 +449,7 @@ TEST(ConfigLoaderTest, SetOfAnUnknownKeyFails) {
   EXPECT_EQ(ErrorOf("", {"kafka.bootstrap_server=x:1"}),
             "--set:kafka.bootstrap_server: unknown key (expected one of: bootstrap_servers, "
             "group_id, processing_guarantee, properties, commit_interval_ms, shutdown_timeout_ms, "
-            "pipeline_threads, partitions, replication_factor)");
+            "max_failed_commits, pipeline_threads, partitions, replication_factor)");
   EXPECT_THAT(ErrorOf("", {"workflows.w.budget.dollars=3"}),
               HasSubstr("--set:workflows.w.budget.dollars: unknown key"));
 }

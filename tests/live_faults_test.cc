@@ -632,6 +632,34 @@ TEST_F(LiveFaultsTest, TransactionThatCannotWriteIsAbortedAndItsInputProcessedAg
   EXPECT_EQ(worker->Stop(), 0);
 }
 
+// A fault that outlasts every retry (every AddPartitionsToTxn refused, as with a missing ACL on
+// the output topics): the worker pauses between attempts and, after kafka.max_failed_commits
+// failed commits in a row, stops with exit code 1 instead of aborting and restoring every
+// partition forever. Once the fault is gone, a restart produces everything.
+TEST_F(LiveFaultsTest, CommitsThatKeepFailingStopTheWorkerAfterMaxFailedCommits) {
+  Configure("exactly_once", "100", {"kafka.max_failed_commits=3"});
+  SendEvents(runs_.Events("keep-a", 60, 2));
+  std::vector<rd_kafka_resp_err_t> refused(1000, RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED);
+  rd_kafka_mock_push_request_errors_array(broker_.cluster(), kApiAddPartitionsToTxn, refused.size(),
+                                          refused.data());
+  {
+    WorkerThread first(config_, broker_.bootstrap(), metrics_.get());
+    EXPECT_EQ(first.WaitExit(), 1) << "commits that keep failing must stop the worker";
+  }
+  EXPECT_EQ(MetricValue("handoffd_commit_failures_total"), 3);
+  // Every partition was restored on assignment and rewound after each failure, no more.
+  EXPECT_EQ(MetricValue("handoffd_restore_duration_seconds"), (1 + 3) * kPartitions);
+
+  rd_kafka_mock_clear_request_errors(broker_.cluster(), kApiAddPartitionsToTxn);
+  auto worker = StartWorker();
+  ASSERT_TRUE(WaitCommitted());
+  SendAcks(Acks(runs_.failed_runs()));
+  ASSERT_TRUE(WaitCommitted());
+  ExpectOutputsEqualReplay();
+  ExpectMetaOffsetsNeverGoBack();
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
 TEST_F(LiveFaultsTest, FailedDeliveryStopsTheWorkerAndARestartProducesEverything) {
   Configure("at_least_once");
   SendEvents(runs_.Events("al-a", 120, 3));

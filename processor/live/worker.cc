@@ -1049,6 +1049,34 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
   return false;
 }
 
+void Worker::BackOffAfterFailedCommit(const std::atomic<bool>& stop) {
+  ++failed_commits_;
+  if (failed_commits_ >= config_.kafka.max_failed_commits) {
+    Log(LogLevel::kError, "commits keep failing",
+        {{"failed_commits", std::to_string(failed_commits_)},
+         {"action",
+          "stopping: a restart starts a fresh producer and restores from the changelog"}});
+    fatal_ = true;
+    return;
+  }
+  // A fault that outlasts one transaction (an ACL, a deleted topic, a record a topic refuses)
+  // would otherwise abort and restore every owned partition once per commit interval.
+  constexpr auto kMaxPause = std::chrono::seconds(10);
+  Clock::duration pause = std::chrono::milliseconds(config_.kafka.commit_interval_ms);
+  for (int32_t i = 1; i < failed_commits_ && pause < kMaxPause; ++i) pause *= 2;
+  pause = std::min<Clock::duration>(pause, kMaxPause);
+  Log(LogLevel::kWarn, "retrying after a failed commit",
+      {{"failed_commits", std::to_string(failed_commits_)},
+       {"max_failed_commits", std::to_string(config_.kafka.max_failed_commits)},
+       {"pause_ms",
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(pause).count())}});
+  const auto until = Clock::now() + pause;
+  while (!stop.load() && Clock::now() < until) {
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
+  }
+}
+
 void Worker::FollowWallClock() {
   Quiesce();
   int64_t now_ms = WallClockMs();
@@ -1278,7 +1306,11 @@ int Worker::Run(const std::atomic<bool>& stop) {
       // Never blocks: the batch's changelog follows its outputs' delivery reports (ReleaseHeld).
       if (now >= next_commit() && CloseBatch()) last_commit_ = now;
     } else if (now >= next_commit()) {
-      Commit(false);
+      if (Commit(false)) {
+        failed_commits_ = 0;
+      } else if (!fatal_) {
+        BackOffAfterFailedCommit(stop);
+      }
     }
     if (now - last_tick >= kWallClockTick) {
       last_tick = now;

@@ -172,6 +172,10 @@ class Worker {
   // Drops revoked partitions' changelog records and group offsets from the at_least_once stages.
   void ForgetHeld(const rd_kafka_topic_partition_list_t* parts);
   bool CommitTransaction(rd_kafka_topic_partition_list_t* offsets);
+  // exactly_once, after a periodic commit failed (and was rewound): counts it, then pauses for
+  // the commit interval doubled per failure in a row (at most 10 s, cut short by `stop`), or,
+  // at kafka.max_failed_commits in a row, makes the failure fatal.
+  void BackOffAfterFailedCommit(const std::atomic<bool>& stop);
   void CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets);
   // Logs "caught up" (records and time since the assignment) the first time every owned
   // partition has reached the end of its events and acks after an assignment.
@@ -252,6 +256,7 @@ class Worker {
   int64_t pending_group_epoch_ = 0;
   std::chrono::steady_clock::time_point last_commit_;  // end of the last commit
   std::chrono::steady_clock::duration last_commit_cost_{};
+  int32_t failed_commits_ = 0;  // exactly_once: periodic commits failed in a row
 };
 
 }  // namespace handoffd
