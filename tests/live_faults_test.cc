@@ -836,16 +836,40 @@ TEST_F(LiveFaultsLostTest, AtLeastOnceLosesPartitionsOnIllegalGenerationAndRejoi
 // while the worker has input in hand: every connection is closed and new ones are refused. The
 // worker must ride it out without exiting: rejoin the group when the broker is back, restore,
 // and leave every output present, none different.
+//
+// Commits time out after 1 s, well within the 5 s outage, and under exactly_once the outage
+// starts while a commit waits on the transaction coordinator (one request answered 3 s late), so
+// librdkafka's calls time out while the broker is down and must be resumed ("retry call to
+// resume"), not given up on:
+//  - EndTxn late: commit_transaction times out; calling abort then fails with "Conflicting
+//    commit_transaction API call is already in progress" (the worker exited 1);
+//  - AddPartitionsToTxn late: the outputs cannot be sent, the flush times out, and the abort
+//    times out too; beginning the next transaction then failed with "Conflicting
+//    abort_transaction API call" (the worker exited 1, seen in CI under ThreadSanitizer).
+struct OutageCase {
+  const char* guarantee;
+  int16_t late_api;  // -1: none
+};
+void PrintTo(const OutageCase& c, std::ostream* os) {
+  *os << c.guarantee << ", late API key " << c.late_api;
+}
 class LiveFaultsOutageTest : public LiveFaultsTest,
-                             public ::testing::WithParamInterface<const char*> {};
+                             public ::testing::WithParamInterface<OutageCase> {};
 
 TEST_P(LiveFaultsOutageTest, ABrokerOutageIsRiddenOutWithoutLoss) {
-  Configure(GetParam());
+  Configure(GetParam().guarantee, "100", {"kafka.shutdown_timeout_ms=1000"});
   auto worker = StartWorker();
   SendEvents(runs_.Events("down-a", 100, 2));
   ASSERT_TRUE(WaitCommitted());
 
+  if (GetParam().late_api >= 0) {
+    ASSERT_EQ(
+        rd_kafka_mock_broker_push_request_error_rtts(
+            broker_.cluster(), kBrokerId, GetParam().late_api, 1, RD_KAFKA_RESP_ERR_NO_ERROR, 3000),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+  }
   SendEvents(runs_.Events("down-b", 200, 3));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_EQ(rd_kafka_mock_broker_set_down(broker_.cluster(), kBrokerId),
             RD_KAFKA_RESP_ERR_NO_ERROR);
   std::this_thread::sleep_for(std::chrono::seconds(5));  // the session timeout is 3 s
@@ -865,7 +889,17 @@ TEST_P(LiveFaultsOutageTest, ABrokerOutageIsRiddenOutWithoutLoss) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Guarantees, LiveFaultsOutageTest,
-                         ::testing::Values("at_least_once", "exactly_once"));
+                         ::testing::Values(OutageCase{"at_least_once", -1},
+                                           OutageCase{"exactly_once", kApiEndTxn},
+                                           OutageCase{"exactly_once", kApiAddPartitionsToTxn}),
+                         [](const ::testing::TestParamInfo<OutageCase>& param_info) {
+                           std::string name = param_info.param.guarantee;
+                           if (param_info.param.late_api == kApiEndTxn) name += "_EndTxnLate";
+                           if (param_info.param.late_api == kApiAddPartitionsToTxn) {
+                             name += "_AddPartitionsToTxnLate";
+                           }
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace handoffd

@@ -20,6 +20,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// How long a timed-out commit_transaction or abort_transaction is resumed (librdkafka: "retry
+// call to resume") before the worker gives up and exits: the broker's default
+// transaction.timeout.ms, after which it aborts the transaction itself.
+constexpr auto kTransactionCallLimit = std::chrono::seconds(60);
+
 constexpr int kPollBatch = 1000;  // records per consumer per loop round
 constexpr auto kWallClockTick = std::chrono::milliseconds(100);
 constexpr auto kLagReport = std::chrono::seconds(1);  // metrics; logged every 10th time
@@ -391,7 +396,7 @@ void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool
     Commit(true);
   } else if (lost && exactly_once_ && txn_open_) {
     // The partitions may already belong to another member: our open transaction must not land.
-    LogError(rd_kafka_abort_transaction(producer_, -1), "abort transaction failed");
+    AbortTransaction(static_cast<int>(config_.kafka.shutdown_timeout_ms));
     sink_->TakeFailures();  // the aborted records' failures: their input is processed again
     txn_open_ = false;
     rewind = true;
@@ -711,7 +716,7 @@ bool Worker::Commit(bool force) {
     if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(t0), false);
     if (exactly_once_) {
       if (txn_open_) {
-        LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+        AbortTransaction(timeout_ms);
         sink_->TakeFailures();  // the aborted records' failures: their input is processed again
       }
       txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
@@ -790,6 +795,9 @@ bool Worker::Commit(bool force) {
   }
   last_commit_ = Clock::now();
   if (metrics_ != nullptr) metrics_->OnCommit(SecondsSince(t0), ok);
+  // Only a commit that wrote something ends a run of failures: after a rewind the first round
+  // may have nothing to commit yet.
+  if (ok) failed_commits_ = 0;
   return ok;
 }
 
@@ -1018,35 +1026,53 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
     error = rd_kafka_send_offsets_to_transaction(producer_, offsets, cgmd, timeout_ms);
     rd_kafka_consumer_group_metadata_destroy(cgmd);
   }
-  constexpr int kCommitAttempts = 3;
-  for (int attempt = 1; error == nullptr; ++attempt) {
+  // A retriable error (timed out: the coordinator is slow or unreachable) leaves the commit going
+  // on in the background; librdkafka refuses an abort meanwhile ("Conflicting commit_transaction
+  // API call is already in progress"), so the only way on is to call commit again, which resumes
+  // it. Up to the broker's own transaction timeout, after which nothing can be resumed.
+  const auto give_up = Clock::now() + kTransactionCallLimit;
+  while (error == nullptr) {
     error = rd_kafka_commit_transaction(producer_, timeout_ms);
     if (error == nullptr) {
       txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
       if (!txn_open_) fatal_ = true;
       return txn_open_;
     }
-    if (!rd_kafka_error_is_retriable(error) || attempt == kCommitAttempts) break;
-    LogError(error, "commit transaction retry");
+    if (!rd_kafka_error_is_retriable(error) || Clock::now() >= give_up) break;
+    Log(LogLevel::kWarn, "commit transaction retry", {{"error", rd_kafka_error_string(error)}});
+    rd_kafka_error_destroy(error);
     error = nullptr;
   }
-  // Still retriable after the last attempt (e.g. timed out): the transaction may still be
-  // aborted, and the input is read again after the rewind.
-  bool abortable =
-      rd_kafka_error_txn_requires_abort(error) != 0 || rd_kafka_error_is_retriable(error) != 0;
+  const bool abortable = rd_kafka_error_txn_requires_abort(error) != 0;
   LogError(error, "transaction failed");
   if (!abortable) {
     fatal_ = true;
     return false;
   }
   // Abort, then rewind every partition to its last committed changelog batch.
-  LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
+  AbortTransaction(timeout_ms);
   // Failures of the aborted records (refused at produce time, failed or purged; the abort
   // serves their delivery reports) would fail the next transaction: its input is read again.
   sink_->TakeFailures();
   txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
   if (!txn_open_ || !Rewind()) fatal_ = true;
   return false;
+}
+
+bool Worker::AbortTransaction(int timeout_ms) {
+  // Timed out (the coordinator is unreachable): the abort goes on in the background and calling
+  // again resumes it; a begin_transaction meanwhile would fail ("Conflicting abort_transaction").
+  const auto give_up = Clock::now() + kTransactionCallLimit;
+  for (;;) {
+    rd_kafka_error_t* error = rd_kafka_abort_transaction(producer_, timeout_ms);
+    if (error == nullptr) return true;
+    const bool retry = rd_kafka_error_is_retriable(error) && Clock::now() < give_up;
+    Log(retry ? LogLevel::kWarn : LogLevel::kError,
+        retry ? "abort transaction retry" : "abort transaction failed",
+        {{"error", rd_kafka_error_string(error)}});
+    rd_kafka_error_destroy(error);
+    if (!retry) return false;
+  }
 }
 
 void Worker::BackOffAfterFailedCommit(const std::atomic<bool>& stop) {
@@ -1306,11 +1332,7 @@ int Worker::Run(const std::atomic<bool>& stop) {
       // Never blocks: the batch's changelog follows its outputs' delivery reports (ReleaseHeld).
       if (now >= next_commit() && CloseBatch()) last_commit_ = now;
     } else if (now >= next_commit()) {
-      if (Commit(false)) {
-        failed_commits_ = 0;
-      } else if (!fatal_) {
-        BackOffAfterFailedCommit(stop);
-      }
+      if (!Commit(false) && !fatal_) BackOffAfterFailedCommit(stop);
     }
     if (now - last_tick >= kWallClockTick) {
       last_tick = now;

@@ -172,6 +172,8 @@ class Worker {
   // Drops revoked partitions' changelog records and group offsets from the at_least_once stages.
   void ForgetHeld(const rd_kafka_topic_partition_list_t* parts);
   bool CommitTransaction(rd_kafka_topic_partition_list_t* offsets);
+  // rd_kafka_abort_transaction, resumed while it times out (for up to 60 s); false if it failed.
+  bool AbortTransaction(int timeout_ms);
   // exactly_once, after a periodic commit failed (and was rewound): counts it, then pauses for
   // the commit interval doubled per failure in a row (at most 10 s, cut short by `stop`), or,
   // at kafka.max_failed_commits in a row, makes the failure fatal.
@@ -256,7 +258,7 @@ class Worker {
   int64_t pending_group_epoch_ = 0;
   std::chrono::steady_clock::time_point last_commit_;  // end of the last commit
   std::chrono::steady_clock::duration last_commit_cost_{};
-  int32_t failed_commits_ = 0;  // exactly_once: periodic commits failed in a row
+  int32_t failed_commits_ = 0;  // exactly_once: commits failed in a row (empty ones not counted)
 };
 
 }  // namespace handoffd
