@@ -1285,11 +1285,16 @@ int Worker::Run(const std::atomic<bool>& stop) {
   // When the next commit (exactly_once) or batch close (at_least_once) is due. Under a backlog a
   // commit (two flushes) can take longer than the interval; spacing exactly_once commits at
   // least 2x their duration keeps them under a third of the time, at the cost of larger batches
-  // and later visibility only while they are slow.
+  // and later visibility only while they are slow. At most 2 s apart: a commit resumed through
+  // a broker outage lasts as long as the outage, and must not hold back the next one for twice
+  // that (packets would stay invisible to read_committed readers meanwhile).
+  constexpr auto kMaxCommitSpacing = std::chrono::seconds(2);
   auto next_commit = [&] {
-    return last_commit_ + (exactly_once_
-                               ? std::max<Clock::duration>(commit_interval, 2 * last_commit_cost_)
-                               : Clock::duration(commit_interval));
+    return last_commit_ +
+           (exactly_once_ ? std::max<Clock::duration>(
+                                commit_interval,
+                                std::min<Clock::duration>(2 * last_commit_cost_, kMaxCommitSpacing))
+                          : Clock::duration(commit_interval));
   };
   bool idle = false;
   auto last_input = Clock::now();  // the last round that read anything
