@@ -79,6 +79,23 @@ bool IsCooperative(rd_kafka_t* rk) {
   return proto != nullptr && std::string_view(proto) == "COOPERATIVE";
 }
 
+// Calls `call` (rd_kafka_commit_transaction or rd_kafka_abort_transaction) again while it times
+// out: librdkafka goes on with the operation in the background, the next call resumes it, and
+// any other transactional call meanwhile fails ("Conflicting ... API call is already in
+// progress"). For up to kTransactionCallLimit. Returns the last error, nullptr on success.
+template <typename Call>
+rd_kafka_error_t* CallResumingTimeouts(Call call, const char* retry_msg) {
+  const auto give_up = Clock::now() + kTransactionCallLimit;
+  for (;;) {
+    rd_kafka_error_t* error = call();
+    if (error == nullptr || !rd_kafka_error_is_retriable(error) || Clock::now() >= give_up) {
+      return error;
+    }
+    Log(LogLevel::kWarn, retry_msg, {{"error", rd_kafka_error_string(error)}});
+    rd_kafka_error_destroy(error);
+  }
+}
+
 // Logs and destroys a librdkafka error object; returns true when there was one.
 bool LogError(rd_kafka_error_t* error, const char* what) {
   if (error == nullptr) return false;
@@ -1026,22 +1043,15 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
     error = rd_kafka_send_offsets_to_transaction(producer_, offsets, cgmd, timeout_ms);
     rd_kafka_consumer_group_metadata_destroy(cgmd);
   }
-  // A retriable error (timed out: the coordinator is slow or unreachable) leaves the commit going
-  // on in the background; librdkafka refuses an abort meanwhile ("Conflicting commit_transaction
-  // API call is already in progress"), so the only way on is to call commit again, which resumes
-  // it. Up to the broker's own transaction timeout, after which nothing can be resumed.
-  const auto give_up = Clock::now() + kTransactionCallLimit;
-  while (error == nullptr) {
-    error = rd_kafka_commit_transaction(producer_, timeout_ms);
+  if (error == nullptr) {
+    // An abort is refused while a timed-out commit goes on, so the commit is resumed.
+    error = CallResumingTimeouts([&] { return rd_kafka_commit_transaction(producer_, timeout_ms); },
+                                 "commit transaction retry");
     if (error == nullptr) {
       txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
       if (!txn_open_) fatal_ = true;
       return txn_open_;
     }
-    if (!rd_kafka_error_is_retriable(error) || Clock::now() >= give_up) break;
-    Log(LogLevel::kWarn, "commit transaction retry", {{"error", rd_kafka_error_string(error)}});
-    rd_kafka_error_destroy(error);
-    error = nullptr;
   }
   const bool abortable = rd_kafka_error_txn_requires_abort(error) != 0;
   LogError(error, "transaction failed");
@@ -1060,19 +1070,10 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
 }
 
 bool Worker::AbortTransaction(int timeout_ms) {
-  // Timed out (the coordinator is unreachable): the abort goes on in the background and calling
-  // again resumes it; a begin_transaction meanwhile would fail ("Conflicting abort_transaction").
-  const auto give_up = Clock::now() + kTransactionCallLimit;
-  for (;;) {
-    rd_kafka_error_t* error = rd_kafka_abort_transaction(producer_, timeout_ms);
-    if (error == nullptr) return true;
-    const bool retry = rd_kafka_error_is_retriable(error) && Clock::now() < give_up;
-    Log(retry ? LogLevel::kWarn : LogLevel::kError,
-        retry ? "abort transaction retry" : "abort transaction failed",
-        {{"error", rd_kafka_error_string(error)}});
-    rd_kafka_error_destroy(error);
-    if (!retry) return false;
-  }
+  return !LogError(
+      CallResumingTimeouts([&] { return rd_kafka_abort_transaction(producer_, timeout_ms); },
+                           "abort transaction retry"),
+      "abort transaction failed");
 }
 
 void Worker::BackOffAfterFailedCommit(const std::atomic<bool>& stop) {
