@@ -94,6 +94,9 @@ class Engine::Impl {
     if (source.record_time_ms < 0) return ts_ms;
     return std::min(ts_ms, SatAdd(source.record_time_ms, cfg_.time.max_future_ms));
   }
+  bool AheadOfRecordTime(int64_t ts_ms, const SourceRef& source) const {
+    return WatermarkTime(ts_ms, source) < ts_ms;
+  }
   void AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
     if (watermark_ms > watermark_) watermark_ = watermark_ms;
     FireDue(sink);
@@ -624,7 +627,7 @@ void Engine::Impl::ApplyAck(const Event& ev, const SourceRef& source, OutputSink
   // The time-to-ack sample: an ack stamped more than time.max_future_ms ahead of its Kafka record
   // (a wrong clock, live mode only) counts from its record time instead, which is when the ack
   // was produced; otherwise one such ack puts hours or days into the MTTA of its severity.
-  const int64_t acked_ms = WatermarkTime(ts, source) < ts ? source.record_time_ms : ts;
+  const int64_t acked_ms = AheadOfRecordTime(ts, source) ? source.record_time_ms : ts;
   auto& packets = run.extras->packets;
   for (size_t i = 0; i < packets.size();) {
     Packet& p = packets[i];
@@ -1251,7 +1254,7 @@ void Engine::ProcessDeadLettered(int64_t ts_ms, const SourceRef& source, OutputS
   impl_->ProcessDeadLettered(ts_ms, source, sink);
 }
 bool Engine::AheadOfRecordTime(int64_t ts_ms, const SourceRef& source) const {
-  return impl_->WatermarkTime(ts_ms, source) < ts_ms;
+  return impl_->AheadOfRecordTime(ts_ms, source);
 }
 void Engine::AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
   impl_->AdvanceWatermark(watermark_ms, sink);
