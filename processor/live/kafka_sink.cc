@@ -88,8 +88,38 @@ void KafkaOutputSink::Emit(const OutputRecord& record) {
   } else {
     AddHeader(headers, "content-type", "application/json");
   }
-  Produce(topic, RD_KAFKA_PARTITION_UA, record.key, value, headers);
   if (metrics_ != nullptr) metrics_->OnRecordsProduced(topic, 1);
+  if (!hold_outputs_) {
+    Produce(topic, RD_KAFKA_PARTITION_UA, record.key, value, headers);
+    return;
+  }
+  bool full = false;
+  {
+    std::lock_guard lock(held_mu_);
+    held_.push_back({&topic, std::string(record.key), std::string(value), headers});
+    full = held_.size() >= kMaxHeldOutputs;
+  }
+  produced_.fetch_add(1, std::memory_order_relaxed);
+  if (full) ReleaseHeldOutputs();
+}
+
+void KafkaOutputSink::ReleaseHeldOutputs() {
+  std::lock_guard release(release_mu_);
+  std::vector<HeldOutput> out;
+  {
+    std::lock_guard lock(held_mu_);
+    out.swap(held_);
+  }
+  for (HeldOutput& r : out) {
+    Produce(*r.topic, RD_KAFKA_PARTITION_UA, r.key, r.value, r.headers, /*counted=*/true);
+  }
+}
+
+void KafkaOutputSink::DropHeldOutputs() {
+  std::lock_guard release(release_mu_);
+  std::lock_guard lock(held_mu_);
+  for (HeldOutput& r : held_) rd_kafka_headers_destroy(r.headers);
+  held_.clear();
 }
 
 void KafkaOutputSink::OnDelivered(void* opaque) {
@@ -111,7 +141,7 @@ void KafkaOutputSink::PutState(int32_t partition, std::string_view key, std::str
 }
 
 void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::string_view key,
-                              std::string_view value, rd_kafka_headers_t* headers) {
+                              std::string_view value, rd_kafka_headers_t* headers, bool counted) {
   // An empty value is produced as NULL: a tombstone for the compacted changelog, and the DLQ's
   // "original bytes" of an empty input.
   void* value_ptr = value.empty() ? nullptr : const_cast<char*>(value.data());
@@ -130,7 +160,7 @@ void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(headers),
         RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(epoch))), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      produced_.fetch_add(1, std::memory_order_relaxed);
+      if (!counted) produced_.fetch_add(1, std::memory_order_relaxed);
       return;  // librdkafka owns the headers now
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "processor/engine.h"
@@ -61,15 +62,39 @@ class KafkaOutputSink : public OutputSink {
     return in_flight_.empty() || in_flight_.begin()->first > epoch;
   }
 
+  // exactly_once: outputs (Emit) are held here and handed to librdkafka together, by
+  // ReleaseHeldOutputs (the worker calls it when it commits), instead of one at a time as they
+  // are made. librdkafka 2.0.2 registers the partitions a transaction writes to with one
+  // AddPartitionsToTxn request at a time, and after each response its main thread busy-waits
+  // for a 1 ms timer: outputs trickling to new partitions through a transaction made a request,
+  // and a spin, each. Held outputs count in produced() at once. A holding sink that holds
+  // kMaxHeldOutputs releases them on the emitting thread. Readers see no difference on a real
+  // cluster (read_committed shows nothing before the commit); on the embedded broker, which
+  // shows records before their commit, outputs appear at the commit instead of before it.
+  // Under a backlog the lanes fill kMaxHeldOutputs quickly and produce in bursts of that size;
+  // once a transaction has registered the partitions, later bursts need no registration.
+  void set_hold_outputs(bool hold) { hold_outputs_ = hold; }
+  // Hands every held output to librdkafka, in the order they were made.
+  void ReleaseHeldOutputs();
+  // Forgets the held outputs (the transaction they belong to is aborted; its input is processed
+  // again after the rewind).
+  void DropHeldOutputs();
+  size_t held_outputs() const {
+    std::lock_guard lock(held_mu_);
+    return held_.size();
+  }
+  static constexpr size_t kMaxHeldOutputs = 2048;
+
   // Records that failed (at produce time or in a delivery report) since the last TakeFailures.
   // A batch with failures must not be committed. AddFailure is thread-safe (delivery reports).
   void AddFailure() { failures_.fetch_add(1, std::memory_order_relaxed); }
   int64_t TakeFailures() { return failures_.exchange(0); }
 
  private:
-  // Blocks (serving delivery reports) while librdkafka's queue is full.
+  // Blocks (serving delivery reports) while librdkafka's queue is full. `counted`: already in
+  // produced() (a held output).
   void Produce(const std::string& topic, int32_t partition, std::string_view key,
-               std::string_view value, rd_kafka_headers_t* headers);
+               std::string_view value, rd_kafka_headers_t* headers, bool counted = false);
 
   // Whether a record of this key and value fits in the producer's message.max.bytes.
   bool Fits(std::string_view key, std::string_view value) const;
@@ -79,8 +104,21 @@ class KafkaOutputSink : public OutputSink {
                    std::string_view topic, std::pair<const char*, std::string_view> where,
                    size_t bytes, LogLimiter* limiter);
 
+  struct HeldOutput {
+    const std::string* topic;
+    std::string key;
+    std::string value;
+    rd_kafka_headers_t* headers;
+  };
+
   rd_kafka_t* producer_;
   const Config& config_;
+  bool hold_outputs_ = false;
+  mutable std::mutex held_mu_;
+  std::vector<HeldOutput> held_;  // guarded by held_mu_
+  // Held while a release produces: a release that starts later (another lane's) waits, so that
+  // every output goes out after the ones made before it.
+  std::mutex release_mu_;
   std::string ce_source_;
   Metrics* metrics_;
   static thread_local int64_t input_time_ms_;

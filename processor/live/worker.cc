@@ -202,6 +202,7 @@ bool Worker::Start(std::string* error) {
   if (producer_ == nullptr) return false;
   sink_ = std::make_unique<KafkaOutputSink>(producer_, config_,
                                             "handoffd/" + config_.kafka.group_id, metrics_);
+  sink_->set_hold_outputs(exactly_once_);
   if (!exactly_once_) kicker_ = std::make_unique<ProducerKicker>(producer_);
   for (int32_t i = 0; i < config_.kafka.pipeline_threads; ++i) {
     auto lane = std::make_unique<Lane>();
@@ -743,6 +744,7 @@ bool Worker::Commit(bool force) {
     return false;
   };
 
+  sink_->ReleaseHeldOutputs();
   if (rd_kafka_flush(producer_, timeout_ms) != RD_KAFKA_RESP_ERR_NO_ERROR) return fail("flush");
   if (sink_->TakeFailures() > 0) return fail("delivery");
   // at_least_once (revocation or shutdown; Run() closes periodic batches with CloseBatch): every
@@ -1070,6 +1072,7 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
 }
 
 bool Worker::AbortTransaction(int timeout_ms) {
+  sink_->DropHeldOutputs();
   return !LogError(
       CallResumingTimeouts([&] { return rd_kafka_abort_transaction(producer_, timeout_ms); },
                            "abort transaction retry"),
@@ -1362,6 +1365,7 @@ int Worker::Run(const std::atomic<bool>& stop) {
   const int timeout_ms = static_cast<int>(config_.kafka.shutdown_timeout_ms);
   if (exactly_once_ && txn_open_) {
     // Empty (everything was committed) or, after a fatal error, not to be committed.
+    sink_->DropHeldOutputs();
     LogError(rd_kafka_abort_transaction(producer_, timeout_ms), "abort transaction failed");
     txn_open_ = false;
   }
