@@ -443,6 +443,21 @@ class LiveFaultsTest : public ::testing::Test {
   // A restart resumes at the last meta record, so per partition the meta records' offsets must
   // never go back in log order: a meta that lands late (after a newer batch's) would send a
   // restarted worker back over input whose state it no longer has.
+  // The closing steps of a fault test: the failed runs are acknowledged (their packets get
+  // their ack revisions and audit records), the worker commits, every output equals replay's
+  // and no meta record moves an offset back. Returns the duplicates (identical second copies).
+  int AckFailedRunsAndExpectReplayOutputs() {
+    SendAcks(Acks(runs_.failed_runs()));
+    if (!WaitCommitted()) {
+      ADD_FAILURE() << "no commit after the acks";
+      return -1;
+    }
+    const int duplicates = ExpectOutputsEqualReplay();
+    RecordProperty("duplicates", duplicates);
+    ExpectMetaOffsetsNeverGoBack();
+    return duplicates;
+  }
+
   void ExpectMetaOffsetsNeverGoBack() {
     for (const auto& [tp, records] : reader_->ReadAll({config_.topics.state})) {
       ChangelogMeta last;
@@ -583,10 +598,7 @@ TEST_F(LiveFaultsTest, AbortedTransactionIsRewoundAndNoOutputIsLostOrDifferent) 
   EXPECT_TRUE(WaitMetric("handoffd_restore_duration_seconds", 2 * kPartitions));
   ASSERT_TRUE(WaitCommitted());
 
-  SendAcks(Acks(runs_.failed_runs()));
-  ASSERT_TRUE(WaitCommitted());
-  RecordProperty("duplicates", ExpectOutputsEqualReplay());
-  ExpectMetaOffsetsNeverGoBack();
+  AckFailedRunsAndExpectReplayOutputs();
   EXPECT_EQ(MetricValue("handoffd_commit_failures_total"), 1);
   EXPECT_EQ(worker->Stop(), 0);
 }
@@ -623,10 +635,7 @@ TEST_F(LiveFaultsTest, TransactionThatCannotWriteIsAbortedAndItsInputProcessedAg
   EXPECT_TRUE(WaitMetric("handoffd_restore_duration_seconds", 3 * kPartitions));
   ASSERT_TRUE(WaitCommitted());
 
-  SendAcks(Acks(runs_.failed_runs()));
-  ASSERT_TRUE(WaitCommitted());
-  ExpectOutputsEqualReplay();
-  ExpectMetaOffsetsNeverGoBack();
+  AckFailedRunsAndExpectReplayOutputs();
   // One failed commit per fault: what failed in an aborted transaction does not fail the next.
   EXPECT_EQ(MetricValue("handoffd_commit_failures_total"), 2);
   EXPECT_EQ(worker->Stop(), 0);
@@ -653,10 +662,7 @@ TEST_F(LiveFaultsTest, CommitsThatKeepFailingStopTheWorkerAfterMaxFailedCommits)
   rd_kafka_mock_clear_request_errors(broker_.cluster(), kApiAddPartitionsToTxn);
   auto worker = StartWorker();
   ASSERT_TRUE(WaitCommitted());
-  SendAcks(Acks(runs_.failed_runs()));
-  ASSERT_TRUE(WaitCommitted());
-  ExpectOutputsEqualReplay();
-  ExpectMetaOffsetsNeverGoBack();
+  AckFailedRunsAndExpectReplayOutputs();
   EXPECT_EQ(worker->Stop(), 0);
 }
 
@@ -687,10 +693,7 @@ TEST_F(LiveFaultsTest, FailedDeliveryStopsTheWorkerAndARestartProducesEverything
   ASSERT_TRUE(WaitCommitted());
   SendEvents(runs_.Events("al-b", 60, 2));
   ASSERT_TRUE(WaitCommitted());
-  SendAcks(Acks(runs_.failed_runs()));
-  ASSERT_TRUE(WaitCommitted());
-  ExpectOutputsEqualReplay();
-  ExpectMetaOffsetsNeverGoBack();
+  AckFailedRunsAndExpectReplayOutputs();
   EXPECT_EQ(worker->Stop(), 0);
 }
 
@@ -806,11 +809,8 @@ class LiveFaultsLostTest : public LiveFaultsTest {
     ASSERT_TRUE(worker->WaitReady());
     ASSERT_TRUE(WaitCommitted());
 
-    SendAcks(Acks(runs_.failed_runs()));
-    ASSERT_TRUE(WaitCommitted());
     // Outputs of the lost batch that reached the topics are there twice, identical.
-    const int duplicates = ExpectOutputsEqualReplay();
-    RecordProperty("duplicates", duplicates);
+    const int duplicates = AckFailedRunsAndExpectReplayOutputs();
     if (exactly_once) {
       // The aborted transaction's outputs never reached the broker (held until a commit that
       // never came, then dropped by the abort), so not even the embedded broker, which shows
@@ -818,7 +818,6 @@ class LiveFaultsLostTest : public LiveFaultsTest {
       // have been there twice, beside their copies from the input processed again.
       EXPECT_EQ(duplicates, 0);
     }
-    ExpectMetaOffsetsNeverGoBack();
     // Losing the partitions is neither a commit nor a delivery failure (purged records of the
     // aborted transaction included).
     EXPECT_EQ(MetricValue("handoffd_commit_failures_total"), 0);
@@ -888,10 +887,7 @@ TEST_P(LiveFaultsOutageTest, ABrokerOutageIsRiddenOutWithoutLoss) {
   // see it counted by error name.
   EXPECT_TRUE(WaitMetric("handoffd_restore_duration_seconds", 2 * kPartitions));
   EXPECT_GE(MetricValue("handoffd_kafka_errors_total"), 1);
-  SendAcks(Acks(runs_.failed_runs()));
-  ASSERT_TRUE(WaitCommitted());
-  RecordProperty("duplicates", ExpectOutputsEqualReplay());
-  ExpectMetaOffsetsNeverGoBack();
+  AckFailedRunsAndExpectReplayOutputs();
   EXPECT_EQ(worker->Stop(), 0);
 }
 
