@@ -722,7 +722,9 @@ void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
 //     next commit's step 1; at once on revocation and shutdown).
 bool Worker::Commit(bool force) {
   Quiesce();
-  bool any = force && !partitions_.empty();
+  // Held outputs mark their partition changed when made (produced() counts them); the check
+  // keeps them from waiting for another commit should one ever be made otherwise.
+  bool any = (force && !partitions_.empty()) || sink_->held_outputs() > 0;
   for (auto& [p, part] : partitions_) any = any || part->dirty;
   last_commit_ = Clock::now();
   if (!any) return true;
