@@ -4,6 +4,7 @@
 // released, in order, and not at all once dropped.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
+#include <prometheus/registry.h>
 
 #include <atomic>
 #include <chrono>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include "config/config.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_server.h"
 #include "processor/live/embedded_broker.h"
 #include "processor/live/kafka_sink.h"
 
@@ -229,7 +232,17 @@ TEST(LiveKafkaSink, HeldOutputsGoOutInOrderWhenReleasedAndNeverAfterADrop) {
   ASSERT_TRUE(broker.Start({config.topics.owner_queue}, 1, &error)) << error;
   ClientPtr producer = NewClient(RD_KAFKA_PRODUCER, broker.bootstrap(), {{"linger.ms", "0"}});
   ASSERT_NE(producer, nullptr);
-  KafkaOutputSink sink(producer.get(), config, "handoffd/test", nullptr);
+  prometheus::Registry registry;
+  Metrics metrics(registry, config);
+  // handoffd_records_produced_total of the owner queue, as a scrape shows it.
+  auto produced_metric = [&] {
+    const std::string text = SerializeText(registry);
+    const std::string name =
+        "handoffd_records_produced_total{topic=\"" + config.topics.owner_queue + "\"} ";
+    const size_t at = text.find(name);
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size()));
+  };
+  KafkaOutputSink sink(producer.get(), config, "handoffd/test", &metrics);
   sink.set_hold_outputs(true);
   auto emit = [&](const std::string& value) {
     OutputRecord record{};
@@ -246,13 +259,16 @@ TEST(LiveKafkaSink, HeldOutputsGoOutInOrderWhenReleasedAndNeverAfterADrop) {
   EXPECT_EQ(sink.held_outputs(), 3u);
   EXPECT_EQ(sink.produced(), 3);  // counted when made: the worker marks its partition changed
   EXPECT_EQ(rd_kafka_outq_len(producer.get()), 0);  // librdkafka has none of them yet
+  EXPECT_EQ(produced_metric(), 0);                  // nor does the metric count them
   sink.ReleaseHeldOutputs();
   EXPECT_EQ(sink.held_outputs(), 0u);
   EXPECT_EQ(sink.produced(), 3);
+  EXPECT_EQ(produced_metric(), 3);
   for (const char* v : {"dropped-1", "dropped-2"}) emit(v);
   sink.DropHeldOutputs();
   emit("d");
   sink.ReleaseHeldOutputs();
+  EXPECT_EQ(produced_metric(), 4);  // the dropped two were never produced
   EXPECT_EQ(sink.TakeFailures(), 0);
   ASSERT_EQ(rd_kafka_flush(producer.get(), 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
 

@@ -88,8 +88,8 @@ void KafkaOutputSink::Emit(const OutputRecord& record) {
   } else {
     AddHeader(headers, "content-type", "application/json");
   }
-  if (metrics_ != nullptr) metrics_->OnRecordsProduced(topic, 1);
   if (!hold_outputs_) {
+    if (metrics_ != nullptr) metrics_->OnRecordsProduced(topic, 1);
     Produce(topic, RD_KAFKA_PARTITION_UA, record.key, value, headers);
     return;
   }
@@ -111,6 +111,9 @@ void KafkaOutputSink::ReleaseHeldOutputs() {
     out.swap(held_);
   }
   for (HeldOutput& r : out) {
+    // Counted in handoffd_records_produced_total only now: an aborted transaction's outputs
+    // (DropHeldOutputs) were never produced.
+    if (metrics_ != nullptr) metrics_->OnRecordsProduced(*r.topic, 1);
     Produce(*r.topic, RD_KAFKA_PARTITION_UA, r.key, r.value, r.headers, /*counted=*/true);
   }
 }

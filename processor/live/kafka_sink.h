@@ -67,9 +67,10 @@ class KafkaOutputSink : public OutputSink {
   // are made. librdkafka 2.0.2 registers the partitions a transaction writes to with one
   // AddPartitionsToTxn request at a time, and after each response its main thread busy-waits
   // for a 1 ms timer: outputs trickling to new partitions through a transaction made a request,
-  // and a spin, each. Held outputs count in produced() at once. A holding sink that holds
-  // kMaxHeldOutputs releases them on the emitting thread. Readers see no difference on a real
-  // cluster (read_committed shows nothing before the commit); on the embedded broker, which
+  // and a spin, each. Held outputs count in produced() at once, and in
+  // handoffd_records_produced_total when they are released (dropped ones never). A holding sink
+  // that holds kMaxHeldOutputs releases them on the emitting thread. Readers see no difference on a
+  // real cluster (read_committed shows nothing before the commit); on the embedded broker, which
   // shows records before their commit, outputs appear at the commit instead of before it.
   // Under a backlog the lanes fill kMaxHeldOutputs quickly and produce in bursts of that size;
   // once a transaction has registered the partitions, later bursts need no registration.
