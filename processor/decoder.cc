@@ -431,13 +431,20 @@ simdjson::error_code ReadKey(od::field& field, std::string_view* out) {
   return field.unescaped_key().get(*out);
 }
 
-// Consumes one value of any kind, checking that it is well-formed JSON (ondemand only checks
-// what is read, so values nobody reads would otherwise pass unchecked).
-simdjson::error_code SkipValue(od::value v) {
+// How deep containers may nest, the root object being level 1. ondemand keeps no depth limit of
+// its own in release builds (it asserts in debug ones), and SkipValue recurses once per level: a
+// record of a million '[' must be refused, not overflow the stack. Deeper events are invalid_json.
+constexpr int kMaxNesting = 1000;
+static_assert(kMaxNesting < static_cast<int>(simdjson::DEFAULT_MAX_DEPTH));
+
+// Consumes one value of any kind at nesting level `depth`, checking that it is well-formed JSON
+// (ondemand only checks what is read, so values nobody reads would otherwise pass unchecked).
+simdjson::error_code SkipValue(od::value v, int depth) {
   od::json_type t;
   if (auto e = v.type().get(t)) return e;
   switch (t) {
     case od::json_type::object: {
+      if (depth > kMaxNesting) return simdjson::DEPTH_ERROR;
       od::object obj;
       if (auto e = v.get_object().get(obj)) return e;
       for (auto f : obj) {
@@ -445,17 +452,18 @@ simdjson::error_code SkipValue(od::value v) {
         if (auto e = std::move(f).get(field)) return e;
         std::string_view key;
         if (auto e = ReadKey(field, &key)) return e;
-        if (auto e = SkipValue(field.value())) return e;
+        if (auto e = SkipValue(field.value(), depth + 1)) return e;
       }
       return simdjson::SUCCESS;
     }
     case od::json_type::array: {
+      if (depth > kMaxNesting) return simdjson::DEPTH_ERROR;
       od::array arr;
       if (auto e = v.get_array().get(arr)) return e;
       for (auto el : arr) {
         od::value item;
         if (auto e = std::move(el).get(item)) return e;
-        if (auto e = SkipValue(item)) return e;
+        if (auto e = SkipValue(item, depth + 1)) return e;
       }
       return simdjson::SUCCESS;
     }
@@ -496,8 +504,9 @@ class FirstPass {
 
   // Reads one value into the slot of `f` (or only checks it when f is kNoField). Objects and
   // arrays keep their raw text; the subfields of owner/blast_radius/error get their own slots.
-  simdjson::error_code Read(Field f, od::value v) {
-    if (f == kNoField) return SkipValue(v);
+  // `depth` is v's nesting level (the root object's fields are at 2).
+  simdjson::error_code Read(Field f, od::value v, int depth) {
+    if (f == kNoField) return SkipValue(v, depth);
     ClearWithChildren(f);  // a repeated key replaces the earlier value entirely
     od::json_type t;
     if (auto e = v.type().get(t)) return e;
@@ -541,7 +550,7 @@ class FirstPass {
       }
       case od::json_type::object:
       case od::json_type::array:
-        return ReadContainer(f, t, v);
+        return ReadContainer(f, t, v, depth);
     }
     return simdjson::TAPE_ERROR;
   }
@@ -549,7 +558,7 @@ class FirstPass {
  private:
   void ClearWithChildren(Field f) { fields_->present &= ~kFieldAndChildren[f]; }
 
-  simdjson::error_code ReadContainer(Field f, od::json_type t, od::value v) {
+  simdjson::error_code ReadContainer(Field f, od::json_type t, od::value v, int depth) {
     const char* start = v.raw_json_token().data();
     bool has_children = f == kOwner || f == kBlastRadius || f == kError;
     if (t == od::json_type::object && has_children) {
@@ -562,12 +571,12 @@ class FirstPass {
         if (auto e = ReadKey(field, &key)) return e;
         Field sub = SubField(f, key);
         if (sub == kNoField) {
-          if (auto e = SkipValue(field.value())) return e;
+          if (auto e = SkipValue(field.value(), depth + 1)) return e;
         } else {
-          if (auto e = Read(sub, field.value())) return e;
+          if (auto e = Read(sub, field.value(), depth + 1)) return e;
         }
       }
-    } else if (auto e = SkipValue(v)) {
+    } else if (auto e = SkipValue(v, depth)) {
       return e;
     }
     // The container ends just before the next token (',' or '}' of the root object), less
@@ -1090,7 +1099,7 @@ std::string_view SimdjsonPass(od::parser* parser, std::string_view bytes, size_t
         if (e) break;
         for (auto el : arr) {
           od::value item;
-          if ((e = std::move(el).get(item)) || (e = SkipValue(item))) break;
+          if ((e = std::move(el).get(item)) || (e = SkipValue(item, 2))) break;
         }
         break;
       }
@@ -1128,7 +1137,7 @@ std::string_view SimdjsonPass(od::parser* parser, std::string_view bytes, size_t
         if (ReadKey(field, &key)) return kInvalidJson;
         f = TopLevelField(key);
       }
-      if (pass.Read(f, field.value())) return kInvalidJson;
+      if (pass.Read(f, field.value(), 2)) return kInvalidJson;
     }
   }
   if (!AtEnd(&doc)) return kInvalidJson;  // trailing content after the object

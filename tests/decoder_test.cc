@@ -424,6 +424,32 @@ TEST_F(DecoderTest, UnknownFieldsAreIgnoredButMustBeValidJson) {
   EXPECT_EQ(Reason(Ev("heartbeat", R"("zeta":"\x")")), "invalid_json");
 }
 
+TEST_F(DecoderTest, NestingDeeperThanAThousandLevelsIsInvalidJsonNotACrash) {
+  // Past the fast path's 32 levels simdjson reads the event; up to 1,000 levels (the root object
+  // being level 1) an unknown field still decodes, one more is refused, and 200,000 levels are
+  // refused too rather than recursed into once per bracket (which overflowed the stack).
+  auto nested = [](int levels, char open, char close) {
+    std::string v;
+    for (int i = 0; i < levels; ++i) v += open == '{' ? std::string(R"({"k":)") : "[";
+    v += "1";
+    v += std::string(static_cast<size_t>(levels), close);
+    return v;
+  };
+  EXPECT_EQ(Ok(Ev("heartbeat", "\"x\":" + nested(999, '[', ']'))).type, EventType::kHeartbeat);
+  EXPECT_EQ(Ok(Ev("heartbeat", "\"x\":" + nested(999, '{', '}'))).type, EventType::kHeartbeat);
+  EXPECT_EQ(Reason(Ev("heartbeat", "\"x\":" + nested(1000, '[', ']'))), "invalid_json");
+  EXPECT_EQ(Reason(Ev("heartbeat", "\"x\":" + nested(1000, '{', '}'))), "invalid_json");
+  EXPECT_EQ(Reason(Ev("heartbeat", "\"attrs\":" + nested(1000, '{', '}'))), "invalid_json");
+  EXPECT_EQ(Reason(Ev("heartbeat", "\"owner\":{\"team\":" + nested(999, '[', ']') + "}")),
+            "invalid_json");
+  EXPECT_EQ(Reason(Ev("heartbeat", "\"x\":" + nested(200000, '[', ']'))), "invalid_json");
+  EXPECT_EQ(Reason(R"({"event_id":"e1","run_id":)" + std::string(200000, '[')), "invalid_json");
+  EXPECT_EQ(Reason(std::string(200000, '[') + std::string(200000, ']')), "invalid_json");
+  EXPECT_EQ(Reason(nested(999, '[', ']')), "not_object");
+  // The decoder is still good for the next event.
+  EXPECT_EQ(Ok(Ev("heartbeat")).run_id, "r1");
+}
+
 TEST_F(DecoderTest, RepeatedKeyLastOneWins) {
   EXPECT_EQ(Ok(R"({"event_id":"e","run_id":"a","run_id":"b","type":"heartbeat","ts":1})").run_id,
             "b");
