@@ -1,11 +1,11 @@
 """Live mode, bad input: records that are not valid events land in agent.events.dlq with their
-original key and bytes and the handoffd-error / handoffd-source headers (plus CloudEvents
-headers), and the worker keeps going: a valid run after them still gives its packet. Records
-near Kafka's ~1 MB limit do not stop it either: a valid event with a 1 MB error message gives a
-packet whose summary is cut (limits.max_field_bytes), and an oversized event too large for the
-producer to send back is dead-lettered without its bytes. An event keyed by something else than
-its run_id is counted, one stamped a day ahead of its record does not fire every timer, and one
-stamped in epoch seconds (1970) is dead-lettered as stale_timestamp."""
+original key and bytes and the handoffd-error / handoffd-source headers (plus CloudEvents headers),
+and the worker keeps going (also past an event nested 400,000 levels deep): a valid run after them
+still gives its packet. Records near Kafka's ~1 MB limit do not stop it either: a valid event with
+a 1 MB error message gives a packet whose summary is cut (limits.max_field_bytes), and an oversized
+event too large for the producer to send back is dead-lettered without its bytes. An event keyed by
+something else than its run_id is counted, one stamped a day ahead of its record does not fire
+every timer, and one stamped in epoch seconds (1970) is dead-lettered as stale_timestamp."""
 
 import json
 import time
@@ -29,9 +29,13 @@ def main(args):
         # the record's Kafka timestamp (live mode only; replay has no record times).
         (b"k-seconds", json.dumps({"event_id": "x4", "run_id": "r", "type": "heartbeat",
                                    "ts": t // 1000}).encode()),
+        # 400,000 nested arrays in a field nobody reads (800 kB): the decoder once recursed
+        # once per bracket and the worker died of a stack overflow on every restart.
+        (b"k-deep", b'{"event_id":"x5","run_id":"r","type":"heartbeat","ts":%d,"x":' % t +
+         b"[" * 400000 + b"]" * 400000 + b"}"),
     ]
     expected_reasons = ["invalid_json", "not_object", "missing_field:run_id", "bad_timestamp",
-                        "wrong_type:confidence", "stale_timestamp"]
+                        "wrong_type:confidence", "stale_timestamp", "invalid_json"]
     run = "dlq-after-bad-input"
     good = [
         {"event_id": "g1", "run_id": run, "type": "run_started", "ts": t, "workflow_id": "wf",
@@ -64,7 +68,7 @@ def main(args):
         assert packet["run_id"] == run and packet["failure_class"] == "permission_denied", packet
         kh.log("bad input dead-lettered with headers; the next run still gave its packet")
         status, text = worker.http("/metrics")
-        assert 'handoffd_events_invalid_total{reason="invalid_json"} 1' in text, \
+        assert 'handoffd_events_invalid_total{reason="invalid_json"} 2' in text, \
             [l for l in text.splitlines() if "invalid" in l]
 
         # Before limits.max_field_bytes, this valid event (under max_event_bytes, 1 MiB) made a
