@@ -436,6 +436,7 @@ simdjson::error_code ReadKey(od::field& field, std::string_view* out) {
 // record of a million '[' must be refused, not overflow the stack. Deeper events are invalid_json.
 constexpr int kMaxNesting = 1000;
 static_assert(kMaxNesting < static_cast<int>(simdjson::DEFAULT_MAX_DEPTH));
+constexpr int kTopLevelDepth = 2;  // the values of the root object's fields (or root array's)
 
 // Consumes one value of any kind at nesting level `depth`, checking that it is well-formed JSON
 // (ondemand only checks what is read, so values nobody reads would otherwise pass unchecked).
@@ -1099,7 +1100,7 @@ std::string_view SimdjsonPass(od::parser* parser, std::string_view bytes, size_t
         if (e) break;
         for (auto el : arr) {
           od::value item;
-          if ((e = std::move(el).get(item)) || (e = SkipValue(item, 2))) break;
+          if ((e = std::move(el).get(item)) || (e = SkipValue(item, kTopLevelDepth))) break;
         }
         break;
       }
@@ -1137,7 +1138,7 @@ std::string_view SimdjsonPass(od::parser* parser, std::string_view bytes, size_t
         if (ReadKey(field, &key)) return kInvalidJson;
         f = TopLevelField(key);
       }
-      if (pass.Read(f, field.value(), 2)) return kInvalidJson;
+      if (pass.Read(f, field.value(), kTopLevelDepth)) return kInvalidJson;
     }
   }
   if (!AtEnd(&doc)) return kInvalidJson;  // trailing content after the object

@@ -10,6 +10,7 @@
 
 #include "processor/decoder.h"
 #include "tests/decode_outcome.h"
+#include "tests/fuzz/touch.h"
 
 namespace {
 
@@ -18,14 +19,7 @@ bool KnownReason(std::string_view r) {
          r.starts_with("missing_field:") || r.starts_with("wrong_type:");
 }
 
-// Touches every byte of a view so ASan catches one that points into freed memory.
-size_t Touch(std::string_view s) {
-  size_t sum = 0;
-  for (char c : s) sum += static_cast<unsigned char>(c);
-  return sum;
-}
-
-size_t Touch(const std::optional<std::string_view>& s) { return s ? Touch(*s) : 0; }
+using handoffd::fuzz::Touch;
 
 }  // namespace
 
