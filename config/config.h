@@ -79,6 +79,10 @@ struct LimitsConfig {
   // A completed run with no open packet is kept this long (event time) after run_completed so
   // that late duplicates of its events are still recognised, then forgotten.
   int64_t completed_run_retention_s = 600;
+  // After that, the run is retired for this long (event time): only its id and incident count
+  // stay, and its later events are dead-lettered as "retired_run" instead of starting the run
+  // again (a new run would reuse its packet ids). 0 = forget at once.
+  int64_t retired_run_memory_s = 3600;
 };
 
 struct Budget {

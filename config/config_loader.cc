@@ -444,8 +444,12 @@ class Loader {
          {"max_steps_per_run", positive(limits.max_steps_per_run)},
          {"max_field_bytes",
           [&](auto& v, auto& p, auto& m) { limits.max_field_bytes = Int(v, p, m, 256, kMaxInt); }},
-         {"completed_run_retention_s", [&](auto& v, auto& p, auto& m) {
+         {"completed_run_retention_s",
+          [&](auto& v, auto& p, auto& m) {
             limits.completed_run_retention_s = Int(v, p, m, 0, kMaxInt);
+          }},
+         {"retired_run_memory_s", [&](auto& v, auto& p, auto& m) {
+            limits.retired_run_memory_s = Int(v, p, m, 0, kMaxInt);
           }}});
   }
 

@@ -85,7 +85,7 @@ class Engine::Impl {
     }
   }
 
-  void Process(const Event& ev, const SourceRef& source, OutputSink* sink);
+  bool Process(const Event& ev, const SourceRef& source, OutputSink* sink);
   void ProcessDeadLettered(int64_t ts_ms, const SourceRef& source, OutputSink* sink) {
     MoveWatermark(WatermarkTime(ts_ms, source));
     FireDue(sink);
@@ -139,6 +139,8 @@ class Engine::Impl {
   void InstallRun(uint32_t slot, std::string_view run_id, uint64_t hash);
   // Drops the run; `log` queues a changelog tombstone when the run was ever written there.
   void ForgetRun(uint32_t slot, bool log);
+  // Keeps only what a retired run needs (Run::retired) and arms its forgetting.
+  void RetireRun(uint32_t slot);
   void EvictOne();
   void Touch(uint32_t slot);
   void SetActive(int64_t delta) {
@@ -161,6 +163,10 @@ class Engine::Impl {
   int64_t RetentionDue(const Run& run) const {
     return std::max(SatAdd(run.completed_ts, SecondsToMs(cfg_.limits.completed_run_retention_s)),
                     run.quiet_since);
+  }
+  // When a retired run is forgotten.
+  int64_t RetiredDue(const Run& run) const {
+    return SatAdd(RetentionDue(run), SecondsToMs(cfg_.limits.retired_run_memory_s));
   }
 
   // --- Events. ---
@@ -278,6 +284,18 @@ void Engine::Impl::ForgetRun(uint32_t slot, bool log) {
   free_slots_.push_back(slot);
 }
 
+void Engine::Impl::RetireRun(uint32_t slot) {
+  Run& run = runs_[slot];
+  ReleaseRunStrings(&run, &strings_);
+  run.extras.reset();  // no open packet; attrs only
+  run.seen.Clear();
+  run.steps.clear();
+  run.steps.shrink_to_fit();
+  run.retired = true;
+  Touch(slot);
+  PushTimer(slot, 0, TimerKind::kRetention, RetiredDue(run));
+}
+
 // Approximately the oldest-idle run: the quietest of a few runs sampled from a rotating
 // cursor, preferring runs without open packets. Exact LRU would cost a list node per run.
 void Engine::Impl::EvictOne() {
@@ -294,8 +312,8 @@ void Engine::Impl::EvictOne() {
       continue;
     }
     const Run& b = runs_[best];
-    if (std::make_pair(r.open_packets > 0, r.quiet_since) <
-        std::make_pair(b.open_packets > 0, b.quiet_since)) {
+    if (std::make_tuple(r.open_packets > 0, !r.retired, r.quiet_since) <
+        std::make_tuple(b.open_packets > 0, !b.retired, b.quiet_since)) {
       best = static_cast<uint32_t>(evict_cursor_);
     }
   }
@@ -336,28 +354,30 @@ void Engine::Impl::MoveWatermark(int64_t ts) {
   if (wm > watermark_) watermark_ = wm;
 }
 
-void Engine::Impl::Process(const Event& ev, const SourceRef& source, OutputSink* sink) {
+bool Engine::Impl::Process(const Event& ev, const SourceRef& source, OutputSink* sink) {
   obs_->OnEvent(ev.type);
   MoveWatermark(WatermarkTime(ev.ts_ms, source));
   FireDue(sink);
-  if (ev.type == EventType::kUnknown) return;
+  if (ev.type == EventType::kUnknown) return true;
   if (ev.IsAck()) {
     ApplyAck(ev, source, sink);
     FireDue(sink);
-    return;
+    return true;
   }
   const uint64_t hash = Hash64(ev.run_id);
   uint32_t slot = FindRun(ev.run_id, hash);
   if (slot == FlatIndex::kNotFound) slot = CreateRun(ev.run_id, hash);
   Run& run = runs_[slot];
+  if (run.retired) return false;
   if (!ev.event_id.empty()) {
     const uint64_t id_hash = Hash64(ev.event_id);
-    if (run.seen.Contains(id_hash)) return;
+    if (run.seen.Contains(id_hash)) return true;
     if (run.seen.Insert(id_hash, seen_limit_)) obs_->OnLimitHit("max_seen_event_ids_per_run");
   }
   Touch(slot);
   ApplyEvent(slot, ev, source, sink);
   FireDue(sink);
+  return true;
 }
 
 void Engine::Impl::ApplyEvent(uint32_t slot, const Event& ev, const SourceRef& source,
@@ -372,8 +392,15 @@ void Engine::Impl::ApplyEvent(uint32_t slot, const Event& ev, const SourceRef& s
   // Fields any event may carry: later (arrival order) replaces earlier; owner and blast radius
   // merge per subfield.
   if (ev.workflow_id && strings_.Get(run.workflow) != *ev.workflow_id) {
+    const int64_t timeout_before = StallTimeoutMs(run);
     strings_.Assign(&run.workflow, *ev.workflow_id);
     run.wf = cfg_.FindWorkflow(*ev.workflow_id);
+    // The new workflow stalls sooner than the armed timer assumed: arm the earlier deadline too
+    // (FireStall re-arms a timer that comes too early; one that comes late would report late).
+    const int64_t timeout = StallTimeoutMs(run);
+    if (run.stall_armed && timeout < timeout_before) {
+      PushTimer(slot, 0, TimerKind::kStall, SatAdd(run.quiet_since, timeout));
+    }
   }
   if (ev.objective) strings_.Assign(&run.objective, *ev.objective);
   if (ev.recommended_action) strings_.Assign(&run.recommended_action, *ev.recommended_action);
@@ -1072,12 +1099,16 @@ void Engine::Impl::FireTimer(const Timer& t, OutputSink* sink) {
       return;
     case TimerKind::kRetention: {
       if (!run.completed || run.open_packets != 0) return;
-      const int64_t due = RetentionDue(run);
+      const int64_t due = run.retired ? RetiredDue(run) : RetentionDue(run);
       if (due > t.due_ms) {
         PushTimer(t.run_slot, 0, TimerKind::kRetention, due);
         return;
       }
-      ForgetRun(t.run_slot, /*log=*/true);
+      if (run.retired || cfg_.limits.retired_run_memory_s == 0) {
+        ForgetRun(t.run_slot, /*log=*/true);
+      } else {
+        RetireRun(t.run_slot);
+      }
       return;
     }
     default:
@@ -1226,7 +1257,7 @@ bool Engine::Impl::RestoreRun(std::string_view run_id, std::string_view state) {
   if (!run.completed) {
     ArmStall(slot);
   } else if (run.open_packets == 0) {
-    PushTimer(slot, 0, TimerKind::kRetention, RetentionDue(run));
+    PushTimer(slot, 0, TimerKind::kRetention, run.retired ? RetiredDue(run) : RetentionDue(run));
   }
   return true;
 }
@@ -1247,8 +1278,8 @@ Engine::Engine(const Config& config, EngineObserver* observer)
     : impl_(std::make_unique<Impl>(config, observer)) {}
 Engine::~Engine() = default;
 
-void Engine::Process(const Event& event, const SourceRef& source, OutputSink* sink) {
-  impl_->Process(event, source, sink);
+bool Engine::Process(const Event& event, const SourceRef& source, OutputSink* sink) {
+  return impl_->Process(event, source, sink);
 }
 void Engine::ProcessDeadLettered(int64_t ts_ms, const SourceRef& source, OutputSink* sink) {
   impl_->ProcessDeadLettered(ts_ms, source, sink);

@@ -44,8 +44,11 @@ class Engine {
   // Applies one decoded event or ack, in the order of contract section 11: move the watermark,
   // fire due timers, apply the record, fire timers it made due. Duplicates (same event_id within
   // a run) and unknown types move the watermark and change nothing else.
+  // Returns false, having only moved the watermark, for an event of a retired run (completed,
+  // past limits.completed_run_retention_s, within limits.retired_run_memory_s): the caller
+  // dead-letters it (kRetiredRun); applied, it would start the run again under used packet ids.
   // REQUIRES: `event` came from a successful Decoder::Decode.
-  void Process(const Event& event, const SourceRef& source, OutputSink* sink);
+  bool Process(const Event& event, const SourceRef& source, OutputSink* sink);
 
   // For a record dead-lettered after its envelope (event_id, run_id, type, ts) was valid: moves
   // the watermark by `ts_ms` and fires the timers now due, as Process would, and changes nothing
@@ -65,7 +68,8 @@ class Engine {
   // INT64_MIN before the first record.
   int64_t watermark_ms() const;
   int64_t active_runs() const;
-  // Runs held in state: active ones and completed ones kept for completed_run_retention_s.
+  // Runs held in state: active ones, completed ones kept for completed_run_retention_s and
+  // retired ones.
   int64_t held_runs() const;
 
   // --- Changelog (live mode). ---

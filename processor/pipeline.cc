@@ -89,12 +89,12 @@ bool Pipeline::Handle(std::string_view key, std::string_view bytes, const Source
     CapFields(source);
     if (check_keys_) CheckKey(key, source);
     CheckRecordTime(source);
-    engine_.Process(event_, source, sink);
-    return true;
-  }
-  // Contract section 11: a record with a valid envelope moves the watermark (and fires the timers
-  // due) before it is applied, here dead-lettered.
-  if (envelope_valid) {
+    // Refused (a retired run's event): the watermark has moved; dead-lettered below.
+    if (engine_.Process(event_, source, sink)) return true;
+    reason = kRetiredRun;
+  } else if (envelope_valid) {
+    // Contract section 11: a record with a valid envelope moves the watermark (and fires the
+    // timers due) before it is applied, here dead-lettered.
     CheckRecordTime(source);
     engine_.ProcessDeadLettered(event_.ts_ms, source, sink);
   }

@@ -17,6 +17,8 @@ namespace handoffd {
 // DLQ reason of a live record whose event time is more than time.max_past_ms behind its Kafka
 // timestamp.
 inline constexpr std::string_view kStaleTimestamp = "stale_timestamp";
+// DLQ reason of an event of a retired run (Engine::Process, limits.retired_run_memory_s).
+inline constexpr std::string_view kRetiredRun = "retired_run";
 
 class Pipeline {
  public:

@@ -128,6 +128,9 @@ struct Run {
   // dead run does not page again every time its stalled packet closes.
   bool stall_reported = false;
   bool logged = false;  // written to the changelog at least once (needs a tombstone)
+  // Completed and past completed_run_retention_s: only the id, seq, times and incident count
+  // are kept (limits.retired_run_memory_s), so that a late event is refused, not a new run.
+  bool retired = false;
 
   StepStat* FindStep(uint32_t step_id);
 };

@@ -139,6 +139,9 @@ enum RunFlags : uint8_t {
   kHasSeverity = 8,
   kHasExtras = 16,
   kStallReported = 32,
+  // Added after v1 without a version change: older binaries read a retired run as a completed
+  // one with nothing in it, and forget it at its retention time, which is what they did anyway.
+  kRetired = 64,
 };
 
 enum PacketFlags : uint8_t {
@@ -215,7 +218,8 @@ void EncodeRun(const Run& run, const Interner& strings, std::string* out) {
   w.U8(static_cast<uint8_t>(
       (run.started_seen ? kStartedSeen : 0) | (run.completed ? kCompleted : 0) |
       (run.budget_fired ? kBudgetFired : 0) | (run.severity ? kHasSeverity : 0) |
-      (run.extras ? kHasExtras : 0) | (run.stall_reported ? kStallReported : 0)));
+      (run.extras ? kHasExtras : 0) | (run.stall_reported ? kStallReported : 0) |
+      (run.retired ? kRetired : 0)));
   w.U8(run.severity ? static_cast<uint8_t>(*run.severity) : 0);
   w.Signed(run.start_ts);
   w.Signed(run.max_ts);
@@ -259,6 +263,9 @@ bool DecodeRun(std::string_view bytes, Interner* strings, Run* run) {
   run->completed = (flags & kCompleted) != 0;
   run->budget_fired = (flags & kBudgetFired) != 0;
   run->stall_reported = (flags & kStallReported) != 0;
+  run->retired = (flags & kRetired) != 0;
+  // A retired run is a completed one with nothing open.
+  if (run->retired && ((flags & kCompleted) == 0 || (flags & kHasExtras) != 0)) return false;
   if ((flags & kHasSeverity) != 0) run->severity = static_cast<Severity>(sev);
   run->start_ts = r.Signed();
   run->max_ts = r.Signed();

@@ -656,6 +656,25 @@ TEST_F(EngineTest, StalledIsReportedOncePerQuietPeriod) {
   EXPECT_EQ(Json(Packets()[1].value).Get("/packet_id"), "r#2");
 }
 
+// The stall timer is armed with the timeout known then; a later event naming a workflow with a
+// shorter one must not delay the report to the old deadline.
+TEST_F(EngineTest, AShorterStallTimeoutLearnedLaterFiresAtItsOwnDeadline) {
+  config_.workflows["refund-review"].stall_timeout_s = 300;         // the default is 600
+  Send(E(EventType::kStepStarted, "s", "r", At(5)).Step("fetch"));  // no workflow yet
+  Send(E(EventType::kRunStarted, "s0", "r", At(0)).Workflow("refund-review"));  // late
+  StartRun("other");
+  Send(E(EventType::kHeartbeat, "hb", "other", At(400)));  // watermark 398
+  ASSERT_EQ(Packets().size(), 1u);
+  Json p(Packets()[0].value);
+  EXPECT_EQ(p.Get("/failure_class"), "stalled");
+  EXPECT_EQ(p.Get("/detected_at"), "2026-03-02T02:05:05.000Z");
+  EXPECT_EQ(p.Get("/emitted_at"), "2026-03-02T02:05:05.000Z");
+  Advance(At(100000));
+  for (const Record& r : Packets()) {  // the first timer, when it comes, reports nothing more
+    EXPECT_NE(Json(r.value).Get("/packet_id"), "r#2");
+  }
+}
+
 TEST_F(EngineTest, WorkflowStallTimeoutOverridesTheDefault) {
   config_.workflows["refund-review"].stall_timeout_s = 300;
   StartRun("r", "refund-review");
@@ -1067,8 +1086,9 @@ TEST_F(EngineTest, LateEventOpensAPacketWhoseDeadlinesHavePassedAndTheyFireAtOnc
   EXPECT_EQ(trail[3], "late#1:escalated@4");
 }
 
-TEST_F(EngineTest, CompletedRunIsForgottenAfterRetentionSoItsEventIdsAreNewAgain) {
+TEST_F(EngineTest, WithoutRetiredRunMemoryAForgottenRunsEventStartsItAgain) {
   config_.limits.completed_run_retention_s = 100;
+  config_.limits.retired_run_memory_s = 0;
   StartRun("r");
   Send(E(EventType::kRunCompleted, "c", "r", At(10)).Outcome(Outcome::kSuccess));
   EXPECT_EQ(engine().active_runs(), 0);
@@ -1084,6 +1104,32 @@ TEST_F(EngineTest, CompletedRunIsForgottenAfterRetentionSoItsEventIdsAreNewAgain
   Send(fail);
   ASSERT_EQ(Packets().size(), 2u);
   EXPECT_EQ(Json(Packets()[1].value).Get("/packet_id"), "r#1");  // a new run
+}
+
+// A duplicate delivered after the retention window used to start the run again: a second
+// "r#1" with other content, and a finished run reported stalled. A retired run refuses them.
+TEST_F(EngineTest, EventsOfARetiredRunAreRefusedNotANewRunReusingItsPacketIds) {
+  config_.limits.completed_run_retention_s = 100;
+  config_.limits.retired_run_memory_s = 1000;
+  StartRun("r");
+  E fail(EventType::kStepFailed, "f", "r", At(5));
+  fail.Step("s").Error("conflict");
+  Send(fail);
+  Send(Resolved("r", At(6)));
+  Send(E(EventType::kRunCompleted, "c", "r", At(10)).Outcome(Outcome::kSuccess));
+  ASSERT_EQ(Packets().size(), 1u);
+  Advance(At(110));  // retired
+  EXPECT_EQ(engine().held_runs(), 1);
+  const SourceRef source{"agent.events", 0, 99};
+  EXPECT_FALSE(engine().Process(fail.e, source, &sink_));  // the duplicate
+  EXPECT_FALSE(engine().Process(E(EventType::kHeartbeat, "late", "r", At(120)).e, source, &sink_));
+  EXPECT_EQ(engine().active_runs(), 0);
+  Advance(At(1109));  // no stall of a finished run, no packet
+  EXPECT_EQ(Packets().size(), 1u);
+  Advance(At(1110));  // retention + memory: forgotten, the id is free again
+  EXPECT_EQ(engine().held_runs(), 0);
+  EXPECT_TRUE(engine().Process(E(EventType::kHeartbeat, "new", "r", At(1111)).e, source, &sink_));
+  EXPECT_EQ(engine().active_runs(), 1);
 }
 
 TEST_F(EngineTest, ObserverSeesActiveRunsAndOpenPackets) {
@@ -1269,6 +1315,7 @@ TEST_F(EngineTest, MarkAllChangedMakesTheNextDrainTheWholeState) {
 
 TEST_F(EngineTest, ChangelogHasTombstonesForForgottenRunsAndRejectsBadBytes) {
   config_.limits.completed_run_retention_s = 10;
+  config_.limits.retired_run_memory_s = 0;
   MapChangelog log;
   StartRun("r");
   engine().DrainChanges(&log);
@@ -1286,6 +1333,36 @@ TEST_F(EngineTest, ChangelogHasTombstonesForForgottenRunsAndRejectsBadBytes) {
   EXPECT_FALSE(other.RestoreRun("x", std::string(1, '\x01')));
   EXPECT_FALSE(other.RestoreMeta(""));
   EXPECT_EQ(other.active_runs(), 0);
+}
+
+TEST_F(EngineTest, ARetiredRunIsSmallInTheChangelogAndStaysRetiredAfterARestore) {
+  config_.limits.completed_run_retention_s = 100;
+  config_.limits.retired_run_memory_s = 1000;
+  StartRun("r");
+  for (int i = 0; i < 20; ++i) {
+    Send(E(EventType::kStepSucceeded, "ok" + std::to_string(i), "r", At(2 + i))
+             .Step("step-" + std::to_string(i)));
+  }
+  Send(E(EventType::kRunCompleted, "c", "r", At(30)).Outcome(Outcome::kSuccess));
+  MapChangelog log;
+  engine().DrainChanges(&log);
+  const size_t completed_bytes = log.runs.at("r").size();
+  Advance(At(130));
+  engine().DrainChanges(&log);
+  ASSERT_EQ(log.runs.count("r"), 1u);
+  EXPECT_LT(log.runs.at("r").size() * 4, completed_bytes);  // ids and steps are gone
+
+  Engine restored(config_, nullptr);
+  ASSERT_TRUE(restored.RestoreRun("r", log.runs.at("r")));
+  RecordingSink sink;
+  EXPECT_FALSE(restored.Process(E(EventType::kHeartbeat, "late", "r", At(131)).e,
+                                {"agent.events", 0, 0}, &sink));
+  EXPECT_EQ(restored.active_runs(), 0);
+  restored.AdvanceWatermark(At(1130), &sink);  // forgotten: a tombstone for its key
+  MapChangelog after = log;
+  restored.DrainChanges(&after);
+  EXPECT_EQ(after.runs.count("r"), 0u);
+  EXPECT_TRUE(sink.records.empty());
 }
 
 }  // namespace

@@ -174,5 +174,31 @@ TEST(PipelineRecordTime, ReplayHasNoRecordTimeAndTakesOldEventsAsTheyAre) {
   EXPECT_TRUE(sink.errors.empty());
 }
 
+// An event of a run that completed and was retired (limits.retired_run_memory_s) would start
+// the run again under packet ids already used: it goes to the DLQ with its own reason.
+TEST(PipelineRetiredRun, AnEventOfARetiredRunIsDeadLetteredAndStillMovesTheWatermark) {
+  Config config = DefaultConfig();
+  config.limits.completed_run_retention_s = 0;
+  KeyObserver observer;
+  Pipeline pipeline(config, &observer);
+  DlqSink sink;
+  const auto event = [](const char* id, const char* type, const char* ts) {
+    return std::string(R"({"event_id":")") + id + R"(","run_id":"r1","type":")" + type +
+           R"(","ts":")" + ts + R"(","outcome":"success"})";
+  };
+  EXPECT_TRUE(pipeline.Handle("r1", event("e1", "run_completed", "2026-03-02T02:00:00Z"),
+                              {"agent.events", 0, 0}, &sink));
+  // Another run moves the watermark past the retention (0 s + 2 s lateness): r1 is retired.
+  EXPECT_TRUE(pipeline.Handle(
+      "r2", R"({"event_id":"x","run_id":"r2","type":"heartbeat","ts":"2026-03-02T02:00:03Z"})",
+      {"agent.events", 0, 1}, &sink));
+  EXPECT_FALSE(pipeline.Handle("r1", event("e2", "heartbeat", "2026-03-02T02:00:09Z"),
+                               {"agent.events", 0, 2}, &sink));
+  EXPECT_EQ(sink.errors, (std::vector<std::string>{"retired_run"}));
+  EXPECT_EQ(observer.invalid, (std::vector<std::string>{"retired_run"}));
+  EXPECT_EQ(pipeline.engine().watermark_ms(), kT0 + 7000);
+  EXPECT_EQ(pipeline.engine().active_runs(), 1);  // r2 only
+}
+
 }  // namespace
 }  // namespace handoffd

@@ -887,7 +887,8 @@ void Worker::DrainPartition(Partition& part, ChangelogSink* out) {
              {"hint",
               "the embedded broker keeps ~5 MiB per partition and drops the oldest records: a "
               "restore may miss runs; use more partitions, a shorter "
-              "limits.completed_run_retention_s, or a real cluster"}});
+              "limits.completed_run_retention_s or limits.retired_run_memory_s, or a real "
+              "cluster"}});
       }
     }
   }

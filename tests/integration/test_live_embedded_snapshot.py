@@ -38,10 +38,11 @@ def state_watermarks(env):
 
 def main(args):
     with kh.Env(args, partitions=1, name="snapshot") as env:
-        # Completed runs are forgotten after 1 s, so the state stays small while its changelog
-        # grows; the run with the open packet stays.
+        # Completed runs are forgotten after 1 s (and not retired), so the state stays small
+        # while its changelog grows; the run with the open packet stays.
         worker = env.worker("snapshot-1",
-                            extra_sets=["limits.completed_run_retention_s=1"]).start()
+                            extra_sets=["limits.completed_run_retention_s=1",
+                                        "limits.retired_run_memory_s=0"]).start()
         worker.wait_ready()
         out = env.collector(["handoff.tickets", kh.AUDIT])
         keep = kh.run_script(random.Random(1), "keep-1", fail=True, severity="P3")
