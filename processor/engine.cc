@@ -196,6 +196,9 @@ class Engine::Impl {
   // --- Timers. ---
   void PushTimer(uint32_t slot, uint32_t packet, TimerKind kind, int64_t due);
   void PushPacketTimers(uint32_t slot, const Packet& p);
+  // The earliest time a timer of `p` still acts on it: its hold, an escalation level its
+  // acknowledgement does not stop, its expiry.
+  int64_t NextPacketTimer(const Packet& p) const;
   void ArmStall(uint32_t slot);
   void FireDue(OutputSink* sink);
   void FireTimer(const Timer& t, OutputSink* sink);
@@ -437,7 +440,24 @@ void Engine::Impl::ApplyEvent(uint32_t slot, const Event& ev, const SourceRef& s
     case EventType::kStepSucceeded:
       if (step_id != 0) {
         StepStat& s = Step(run, step_id);
-        if (s.succeeded_ts == kNoTime || ts > s.succeeded_ts) s.succeeded_ts = ts;
+        if (s.succeeded_ts == kNoTime || ts > s.succeeded_ts) {
+          s.prev_succeeded_ts = s.succeeded_ts;
+          s.succeeded_ts = ts;
+        } else if (ts < s.succeeded_ts && ts > s.prev_succeeded_ts) {
+          s.prev_succeeded_ts = ts;
+        }
+        if (run.extras) {
+          // A success at or before an open packet's trigger that is later than the one it
+          // shows (a late event) becomes its last successful step.
+          for (Packet& p : run.extras->packets) {
+            if (ts <= p.detected_at && ts >= p.last_success_ts) {
+              strings_.Ref(step_id);
+              strings_.Unref(p.last_success_step);
+              p.last_success_step = step_id;
+              p.last_success_ts = ts;
+            }
+          }
+        }
       }
       break;
     case EventType::kStepFailed:
@@ -681,6 +701,18 @@ void Engine::Impl::ApplyAck(const Event& ev, const SourceRef& source, OutputSink
       reason_.append(*ev.by);
     }
     if (resolve) {
+      if (NextPacketTimer(p) < ts) {
+        // A timer of the packet comes first in event time (its hold, an escalation the resolve
+        // is too late to stop, or its expiry): it fires when the watermark reaches it, and the
+        // resolve at its own time after it (contract 11: open until resolved or expires_at).
+        if (p.resolve_at == kNoTime || ts < p.resolve_at) {
+          p.resolve_at = ts;
+          p.resolve_by = ev.by ? std::optional<std::string>(*ev.by) : std::nullopt;
+          PushTimer(slot, p.number, TimerKind::kResolve, ts);
+        }
+        ++i;
+        continue;
+      }
       reason_.append("; incident closed");
       EmitAudit(run, p, AuditAction::kResolved, ts, ev.by, reason_, sink);
       ClosePacket(slot, i, ts);
@@ -740,14 +772,11 @@ void Engine::Impl::Resolve(const Run& run, const Packet& p, PacketView* v) {
   }
   v->failure_class = p.cls;
 
-  // last_successful_step: the latest success at or before the trigger, by event time.
-  const StepStat* last = nullptr;
-  for (const StepStat& s : run.steps) {
-    if (s.succeeded_ts == kNoTime || s.succeeded_ts > p.detected_at) continue;
-    if (last == nullptr || s.succeeded_ts >= last->succeeded_ts) last = &s;
-  }
-  if (last != nullptr) v->last_successful_step = strings_.Get(last->step);
-  if (last != nullptr || run.started_seen) {
+  // last_successful_step: the latest success at or before the trigger, by event time (kept by
+  // the packet: Open, ApplyEvent).
+  const bool has_last = p.last_success_step != Interner::kNone;
+  if (has_last) v->last_successful_step = strings_.Get(p.last_success_step);
+  if (has_last || run.started_seen) {
     raw |= Bit(F::kLastSuccessfulStep);
     fin |= Bit(F::kLastSuccessfulStep);
   }
@@ -900,6 +929,17 @@ void Engine::Impl::Open(uint32_t slot, const Trigger& t, int64_t emitted_at, Out
   p.cls = t.cls;
   p.failing_step = t.step;
   strings_.Ref(t.step);
+  // The latest step success at or before the trigger. A step keeps its last two success times,
+  // so one that succeeded again after the trigger (a re-run whose events came first) still
+  // counts with the earlier one; later-arriving successes update the packet (ApplyEvent).
+  for (const StepStat& s : run.steps) {
+    int64_t at = s.succeeded_ts;
+    if (at != kNoTime && at > t.detected_at) at = s.prev_succeeded_ts;
+    if (at == kNoTime || at > t.detected_at || at < p.last_success_ts) continue;
+    p.last_success_step = s.step;
+    p.last_success_ts = at;
+  }
+  strings_.Ref(p.last_success_step);
   p.flag_classes = t.flags;
   p.detected_at = t.detected_at;
   p.error_summary.assign(t.summary);
@@ -1037,6 +1077,7 @@ void Engine::Impl::ClosePacket(uint32_t slot, size_t index, int64_t at) {
   auto& packets = run.extras->packets;
   const Severity sev = packets[index].severity;
   strings_.Unref(packets[index].failing_step);
+  strings_.Unref(packets[index].last_success_step);
   packets.erase(packets.begin() + static_cast<std::ptrdiff_t>(index));
   --run.open_packets;
   SetOpen(sev, -1);
@@ -1072,6 +1113,22 @@ void Engine::Impl::PushPacketTimers(uint32_t slot, const Packet& p) {
     PushTimer(slot, p.number, TimerKind::kEscalation3, SatAdd(p.detected_at, SatAdd(first, first)));
   }
   PushTimer(slot, p.number, TimerKind::kExpiry, SatAdd(p.detected_at, SecondsToMs(band.ttl_s)));
+  if (p.resolve_at != kNoTime) PushTimer(slot, p.number, TimerKind::kResolve, p.resolve_at);
+}
+
+int64_t Engine::Impl::NextPacketTimer(const Packet& p) const {
+  const SlaBand& band = cfg_.Sla(p.severity);
+  const int64_t first = SecondsToMs(band.first_response_s);
+  int64_t next = SatAdd(p.detected_at, SecondsToMs(band.ttl_s));
+  if (p.stage == PacketStage::kHeld) {
+    next = std::min(next, SatAdd(p.detected_at, SecondsToMs(cfg_.defaults.p1_max_hold_s)));
+  }
+  const auto acts = [&p](int64_t due) { return !(p.acked && p.acked_at <= due); };
+  const int64_t l2 = SatAdd(p.detected_at, first);
+  const int64_t l3 = SatAdd(p.detected_at, SatAdd(first, first));
+  if (p.escalation_level < 2 && acts(l2)) next = std::min(next, l2);
+  if (p.escalation_level < 3 && acts(l3)) next = std::min(next, l3);
+  return next;
 }
 
 void Engine::Impl::ArmStall(uint32_t slot) {
@@ -1117,6 +1174,21 @@ void Engine::Impl::FireTimer(const Timer& t, OutputSink* sink) {
   Packet* p = FindPacket(run, t.packet);
   if (p == nullptr) return;
   switch (t.kind) {
+    case TimerKind::kResolve: {
+      if (p->resolve_at != t.due_ms) return;  // an earlier resolve of the packet was kept
+      Touch(t.run_slot);
+      reason_.assign("resolved");
+      if (p->resolve_by) {
+        reason_.append(" by ");
+        reason_.append(*p->resolve_by);
+      }
+      reason_.append("; incident closed");
+      EmitAudit(run, *p, AuditAction::kResolved, t.due_ms,
+                p->resolve_by ? std::optional<std::string_view>(*p->resolve_by) : std::nullopt,
+                reason_, sink);
+      ClosePacket(t.run_slot, static_cast<size_t>(p - run.extras->packets.data()), t.due_ms);
+      return;
+    }
     case TimerKind::kHold: {
       if (p->stage != PacketStage::kHeld) return;
       Touch(t.run_slot);

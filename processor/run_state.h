@@ -49,6 +49,9 @@ struct StepStat {
   uint32_t step = 0;               // Interner id
   uint32_t retries = 0;            // retryable step_failed seen, cumulative
   int64_t succeeded_ts = kNoTime;  // latest step_succeeded event time
+  // The latest success before succeeded_ts: a packet whose trigger falls between the two still
+  // finds this step (a step that succeeded again after a failure was detected, events late).
+  int64_t prev_succeeded_ts = kNoTime;
 };
 
 // Where a packet stands in its gate (contract section 6 and 11).
@@ -74,6 +77,14 @@ struct Packet {
   bool has_source = false;
   int64_t detected_at = 0;
   int64_t acked_at = kNoTime;  // earliest acknowledgement time
+  // last_successful_step: the latest success at or before detected_at (event time), set at
+  // detection and moved by later-arriving successes. Interner id, 0 = none.
+  uint32_t last_success_step = 0;
+  int64_t last_success_ts = kNoTime;
+  // A resolve stamped after a timer of the packet that has not fired yet (hold, escalation,
+  // expiry): the packet closes at this time, after them (TimerKind::kResolve). kNoTime = none.
+  int64_t resolve_at = kNoTime;
+  std::optional<std::string> resolve_by;
   std::string error_summary;
   std::string source_topic;
   int32_t source_partition = 0;

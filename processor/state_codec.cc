@@ -171,9 +171,13 @@ void EncodePacket(const Packet& p, const Interner& strings, Writer& w) {
   w.OptStr(p.evidence_json);
   w.OptStr(p.owner_role);
   w.OptStr(p.next_action);
+  w.Id(strings, p.last_success_step);
+  w.Signed(p.last_success_ts);
+  w.Signed(p.resolve_at);
+  w.OptStr(p.resolve_by);
 }
 
-bool DecodePacket(Reader& r, Interner* strings, Packet* p) {
+bool DecodePacket(Reader& r, uint8_t version, Interner* strings, Packet* p) {
   p->number = r.U32();
   p->revision = r.U32();
   p->failing_step = r.Id(strings);
@@ -205,7 +209,29 @@ bool DecodePacket(Reader& r, Interner* strings, Packet* p) {
   p->evidence_json = r.OptStr();
   p->owner_role = r.OptStr();
   p->next_action = r.OptStr();
+  if (version >= 2) {
+    p->last_success_step = r.Id(strings);
+    p->last_success_ts = r.Signed();
+    p->resolve_at = r.Signed();
+    p->resolve_by = r.OptStr();
+    // Both or neither.
+    if ((p->last_success_step == Interner::kNone) != (p->last_success_ts == kNoTime)) return false;
+  }
   return r.ok();
+}
+
+// v1 packets had no last successful step of their own: the run's latest step success at or
+// before the trigger, as v1 computed it at every revision.
+void DeriveLastSuccess(const std::vector<StepStat>& steps, Interner* strings, Packet* p) {
+  const StepStat* last = nullptr;
+  for (const StepStat& s : steps) {
+    if (s.succeeded_ts == kNoTime || s.succeeded_ts > p->detected_at) continue;
+    if (last == nullptr || s.succeeded_ts >= last->succeeded_ts) last = &s;
+  }
+  if (last == nullptr) return;
+  strings->Ref(last->step);
+  p->last_success_step = last->step;
+  p->last_success_ts = last->succeeded_ts;
 }
 
 }  // namespace
@@ -244,6 +270,7 @@ void EncodeRun(const Run& run, const Interner& strings, std::string* out) {
     w.Id(strings, s.step);
     w.Varint(s.retries);
     w.Signed(s.succeeded_ts);
+    w.Signed(s.prev_succeeded_ts);
   }
   if (run.extras) {
     w.OptStr(run.extras->attrs_json);
@@ -254,7 +281,8 @@ void EncodeRun(const Run& run, const Interner& strings, std::string* out) {
 
 bool DecodeRun(std::string_view bytes, Interner* strings, Run* run) {
   Reader r(bytes);
-  if (r.U8() != kRunStateVersion) return false;
+  const uint8_t version = r.U8();
+  if (version != 1 && version != kRunStateVersion) return false;
   run->seq = r.Varint();
   uint8_t flags = r.U8();
   uint8_t sev = r.U8();
@@ -296,6 +324,7 @@ bool DecodeRun(std::string_view bytes, Interner* strings, Run* run) {
     s.step = r.Id(strings);
     s.retries = r.U32();
     s.succeeded_ts = r.Signed();
+    if (version >= 2) s.prev_succeeded_ts = r.Signed();
   }
   if ((flags & kHasExtras) != 0) {
     run->extras = std::make_unique<RunExtras>();
@@ -303,7 +332,9 @@ bool DecodeRun(std::string_view bytes, Interner* strings, Run* run) {
     uint64_t packets = r.Varint();
     if (!r.ok() || packets > bytes.size()) return false;
     for (uint64_t i = 0; i < packets; ++i) {
-      if (!DecodePacket(r, strings, &run->extras->packets.emplace_back())) return false;
+      Packet& p = run->extras->packets.emplace_back();
+      if (!DecodePacket(r, version, strings, &p)) return false;
+      if (version == 1) DeriveLastSuccess(run->steps, strings, &p);
     }
     run->open_packets = static_cast<uint16_t>(run->extras->packets.size());
   }
@@ -325,6 +356,8 @@ void ReleaseRunStrings(Run* run, Interner* strings) {
     for (Packet& p : run->extras->packets) {
       strings->Unref(p.failing_step);
       p.failing_step = Interner::kNone;
+      strings->Unref(p.last_success_step);
+      p.last_success_step = Interner::kNone;
     }
   }
 }

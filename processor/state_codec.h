@@ -1,8 +1,11 @@
 // The changelog encoding of engine state (live mode): one run as compact versioned bytes, and
 // the engine-wide meta (watermark, max event time, run counter). Restoring from these bytes
 // gives a run that behaves byte-for-byte like the one encoded, timers included.
-// Format v1: a version byte, then varints, fixed 8-byte doubles/hashes and length-prefixed
-// strings. Decoding checks every bound; bad bytes are a false return, never a crash.
+// Format v2: a version byte, then varints, fixed 8-byte doubles/hashes and length-prefixed
+// strings. Decoding checks every bound; bad bytes are a false return, never a crash. v2 added a
+// step's previous success time and a packet's last successful step and pending resolve; v1
+// states (written before) still decode, their packets' last successful step re-derived from the
+// run's steps as v1 did.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +17,7 @@
 
 namespace handoffd {
 
-inline constexpr uint8_t kRunStateVersion = 1;
+inline constexpr uint8_t kRunStateVersion = 2;
 inline constexpr uint8_t kMetaVersion = 1;
 
 // Replaces *out with the encoding of `run` (run_id is the changelog key, not encoded; the

@@ -14,6 +14,7 @@ namespace handoffd {
 
 // Kinds, in the order they fire when due at the same time for the same packet.
 enum class TimerKind : uint8_t {
+  kResolve,      // a resolve stamped later than the packet's next timer (Packet::resolve_at)
   kHold,         // P1 held packet: page with override
   kEscalation2,  // ack deadline passed: escalation level 2
   kEscalation3,  // twice the first response target: level 3

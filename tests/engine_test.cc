@@ -576,6 +576,27 @@ TEST_F(EngineTest, LastSuccessfulStepIsTheLatestSuccessByEventTimeAtOrBeforeTheT
   EXPECT_EQ(Json(Packets()[0].value).Get("/last_successful_step"), "early");
 }
 
+// An agent re-runs a step after a failure: its second success is after the trigger, but the
+// first still is the latest success at or before it, in every revision.
+TEST_F(EngineTest, AStepThatSucceedsAgainAfterTheTriggerStillCountsWithItsEarlierSuccess) {
+  StartRun("r");  // "fetch" succeeded at 1 s
+  Send(E(EventType::kStepFailed, "f", "r", At(50)).Step("write").Error("not_found"));
+  Send(E(EventType::kStepSucceeded, "again", "r", At(100)).Step("fetch"));
+  Advance(At(50 + 14400));  // P3 first response: the escalation revision
+  std::vector<Record> packets = Packets();
+  ASSERT_EQ(packets.size(), 2u);
+  for (const Record& r : packets) {
+    EXPECT_EQ(Json(r.value).Get("/last_successful_step"), "fetch");
+    EXPECT_EQ(Json(r.value).Get("/hcs/score"), Json(packets[0].value).Get("/hcs/score"));
+  }
+  // The same when the failure arrives after both successes.
+  Send(E(EventType::kRunStarted, "s0", "q", At(0)).Workflow("adhoc"));
+  Send(E(EventType::kStepSucceeded, "s1", "q", At(1)).Step("fetch"));
+  Send(E(EventType::kStepSucceeded, "s2", "q", At(100)).Step("fetch"));
+  Send(E(EventType::kStepFailed, "f", "q", At(50)).Step("write").Error("not_found"));
+  EXPECT_EQ(Json(Packets().back().value).Get("/last_successful_step"), "fetch");
+}
+
 TEST_F(EngineTest, IncompleteP2GetsACompletionRevisionWhenALateSuccessArrives) {
   config_.defaults.severity = Severity::kP2;
   config_.sla[1].min_score = 100;
@@ -1042,6 +1063,41 @@ TEST_F(EngineTest, ResolveWithoutAckGivesMttaAndOnlyAResolvedRecord) {
   EXPECT_EQ(AuditTrail().size(), 2u);
 }
 
+// Contract 11: an incident stays open until resolved or until expires_at, whichever comes first
+// in event time. A resolve stamped after the expiry, read before the watermark reached it, used
+// to close the packet as resolved; an ack with the same stamp did not stop the expiry.
+TEST_F(EngineTest, AResolveStampedAfterTheExpiryDoesNotStopIt) {
+  StartRun("r");
+  Send(E(EventType::kStepFailed, "f", "r", At(10)).Step("s").Error("conflict"));  // P3
+  const int64_t expires = At(10 + 259200);
+  Send(Resolved("r", expires + 1000).By("dave"));  // watermark: 1 s before the expiry
+  EXPECT_EQ(AuditTrail(), (std::vector<std::string>{"r#1:emitted@1", "r#1:escalated@2",
+                                                    "r#1:escalated@3"}));
+  Advance(expires + 5000);
+  EXPECT_EQ(AuditTrail(), (std::vector<std::string>{"r#1:emitted@1", "r#1:escalated@2",
+                                                    "r#1:escalated@3", "r#1:expired@3"}));
+  EXPECT_EQ(observer_.expired, 1);
+}
+
+TEST_F(EngineTest, AResolveStampedAfterAnEscalationLetsItFireThenCloses) {
+  StartRun("r");
+  Send(E(EventType::kStepFailed, "f", "r", At(10)).Step("s").Error("conflict"));  // P3
+  const int64_t level2 = At(10 + 14400);
+  Send(Resolved("r", level2 + 1000).By("dave"));  // watermark: 1 s before level 2
+  EXPECT_EQ(AuditTrail(), (std::vector<std::string>{"r#1:emitted@1"}));
+  Advance(level2 + 5000);
+  EXPECT_EQ(AuditTrail(),
+            (std::vector<std::string>{"r#1:emitted@1", "r#1:escalated@2", "r#1:resolved@2"}));
+  Json resolved(On(TopicRole::kAudit).back().value);
+  EXPECT_EQ(resolved.Get("/by"), "dave");
+  EXPECT_EQ(resolved.Get("/at"), "2026-03-02T06:00:11.000Z");
+  // A resolve at or before the next timer closes at once, as before.
+  Send(E(EventType::kRunStarted, "s", "q", level2 + 6000).Workflow("adhoc"));
+  Send(E(EventType::kStepFailed, "g", "q", level2 + 6000).Step("t").Error("conflict"));
+  Send(Resolved("q", level2 + 7000));
+  EXPECT_EQ(AuditTrail().back(), "q#1:resolved@1");
+}
+
 TEST_F(EngineTest, AckWithoutPacketIdAppliesToEveryOpenPacketOfTheRun) {
   StartRun("r");
   Send(E(EventType::kStepFailed, "f1", "r", At(10)).Step("a").Error("conflict"));
@@ -1203,9 +1259,11 @@ std::vector<E> MixedStream() {
   s.push_back(E(EventType::kStepStarted, "2", "adhoc", At(6)).Step("think"));
   s.push_back(E(EventType::kStepFailed, "2", "lc", At(3)).Step("post").Error("write_failed"));
   s.push_back(Ack("rr", At(200)).By("x"));
+  // Stamped after lc's escalations (303 s, 603 s), read at watermark 198 s: closes at 650 s.
+  s.push_back(Resolved("lc", At(650)).By("y"));
   s.push_back(E(EventType::kHeartbeat, "4", "lc", At(400)));
   s.push_back(E(EventType::kRunCompleted, "9", "rr", At(401)).Outcome(Outcome::kSuccess));
-  // Restore point in the tests below falls here (index 11).
+  // Restore point in the tests below falls here (index 12).
   s.push_back(E(EventType::kHeartbeat, "5", "lc", At(500)).Rollback("undo"));
   s.push_back(E(EventType::kStepFailed, "6", "rr", At(502)).Step("late").Error("conflict"));
   s.push_back(E(EventType::kHeartbeat, "7", "adhoc", At(1300)));
@@ -1263,7 +1321,7 @@ TEST_F(EngineTest, RestoreFromChangelogContinuesByteForByte) {
   const int64_t end = At(400000);
   std::vector<Record> whole = RunAll(config_, stream, end);
 
-  for (size_t split : {size_t{4}, size_t{11}, size_t{15}}) {
+  for (size_t split : {size_t{4}, size_t{9}, size_t{12}, size_t{16}}) {
     SCOPED_TRACE(split);
     MapChangelog log;
     RecordingSink sink;
