@@ -15,6 +15,8 @@
 #include <string_view>
 #include <utility>
 
+#include "config/listen_address.h"
+
 namespace handoffd {
 namespace {
 
@@ -96,20 +98,6 @@ bool IsValidTopicName(std::string_view name) {
   return true;
 }
 
-// "host:port" with a numeric port; the host may be empty (all interfaces) or "[v6]".
-bool IsValidListenAddress(std::string_view addr) {
-  size_t colon = addr.rfind(':');
-  if (colon == std::string_view::npos) return false;
-  std::string_view port = addr.substr(colon + 1);
-  if (port.empty() || port.size() > 5) return false;
-  int value = 0;
-  for (char ch : port) {
-    if (ch < '0' || ch > '9') return false;
-    value = value * 10 + (ch - '0');
-  }
-  return value <= 65535;
-}
-
 // Walks one YAML document over DefaultConfig(), validating as it goes. Every error goes through
 // Fail(), which names where the offending value came from: the file and line, or the --set.
 class Loader {
@@ -128,14 +116,14 @@ class Loader {
                               const YAML::Mark& m) { Topics(n, p, m, config.topics); }},
                {"metrics",
                 [&](const YAML::Node& n, const Path& p, const YAML::Mark& m) {
-                  Fields(n, p, m,
-                         {{"listen", [&](auto& v, auto& vp, auto& vm) {
-                             config.metrics.listen = String(v, vp, vm);
-                             if (!IsValidListenAddress(config.metrics.listen)) {
-                               Fail(vp, vm,
-                                    "expected host:port, got \"" + config.metrics.listen + "\"");
-                             }
-                           }}});
+                  Fields(n, p, m, {{"listen", [&](auto& v, auto& vp, auto& vm) {
+                                      config.metrics.listen = String(v, vp, vm);
+                                      if (!ParseListenAddress(config.metrics.listen)) {
+                                        Fail(vp, vm,
+                                             "\"" + config.metrics.listen + "\" is not " +
+                                                 std::string(kListenAddressRule));
+                                      }
+                                    }}});
                 }},
                {"time",
                 [&](const YAML::Node& n, const Path& p, const YAML::Mark& m) {

@@ -1,13 +1,14 @@
 #include "metrics/metrics_server.h"
 
 #include <CivetServer.h>
-#include <arpa/inet.h>
 #include <prometheus/text_serializer.h>
 
-#include <charconv>
 #include <exception>
+#include <optional>
 #include <utility>
 #include <vector>
+
+#include "config/listen_address.h"
 
 namespace handoffd {
 namespace {
@@ -63,26 +64,12 @@ class Handler : public CivetHandler {
   Fn fn_;
 };
 
-// Splits "host:port" and checks the host is a numeric address civetweb can bind. Returns the
-// civetweb listening_ports spelling, or an empty string when malformed.
+// The civetweb listening_ports spelling of `listen`, or an empty string when it breaks the rule
+// of config/listen_address.h (which the config loader checks too).
 std::string ToCivetPorts(std::string_view listen) {
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 >= listen.size()) return "";
-  std::string_view host = listen.substr(0, colon);
-  std::string_view port_text = listen.substr(colon + 1);
-  int port = -1;
-  auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 || port > 65535) {
-    return "";
-  }
-  unsigned char addr[16];
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    const std::string inner(host.substr(1, host.size() - 2));
-    if (inet_pton(AF_INET6, inner.c_str(), addr) != 1) return "";
-  } else if (inet_pton(AF_INET, std::string(host).c_str(), addr) != 1) {
-    return "";
-  }
-  return std::string(host) + ":" + std::to_string(port);
+  std::optional<ListenAddress> addr = ParseListenAddress(listen);
+  if (!addr) return "";
+  return addr->host + ":" + std::to_string(addr->port);
 }
 
 }  // namespace
@@ -137,8 +124,8 @@ std::unique_ptr<MetricsServer> MetricsServer::Start(std::string_view listen,
   const std::string ports = ToCivetPorts(listen);
   if (ports.empty()) {
     if (error) {
-      *error = "metrics.listen \"" + std::string(listen) +
-               "\" is not host:port with a numeric IPv4 or [IPv6] host and a port 0..65535";
+      *error = "metrics.listen \"" + std::string(listen) + "\" is not " +
+               std::string(kListenAddressRule);
     }
     return nullptr;
   }

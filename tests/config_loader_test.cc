@@ -348,8 +348,22 @@ TEST(ConfigLoaderTest, TopicMistakesAreErrors) {
               HasSubstr("c.yaml:2: topics.page: \"handoff page\" is not a valid Kafka topic name"));
   EXPECT_EQ(ErrorOf("topics:\n  dlq: agent.events\n"),
             "c.yaml:2: topics.dlq: topic \"agent.events\" is also used for topics.events");
-  EXPECT_EQ(ErrorOf("metrics: {listen: localhost}\n"),
-            "c.yaml:1: metrics.listen: expected host:port, got \"localhost\"");
+}
+
+// check-config must refuse what `run` cannot bind: the metrics server takes numeric hosts only.
+TEST(ConfigLoaderTest, ListenAddressMustBeWhatTheMetricsServerCanBind) {
+  for (const char* bad : {"localhost", "localhost:9464", ":0", "not a host:80",
+                          "127.0.0.1:", "127.0.0.1:70000", "::1:9464", "[localhost]:9464"}) {
+    EXPECT_EQ(ErrorOf(std::string("metrics:\n  listen: \"") + bad + "\"\n"),
+              std::string("c.yaml:2: metrics.listen: \"") + bad +
+                  "\" is not host:port with a numeric IPv4 or [IPv6] host and a port 0..65535")
+        << bad;
+  }
+  for (const char* good : {"127.0.0.1:9464", "0.0.0.0:0", "[::1]:9464", "[::]:65535"}) {
+    EXPECT_EQ(Load(std::string("metrics: {listen: \"") + good + "\"}\n").metrics.listen, good);
+  }
+  EXPECT_THAT(ErrorOf("", {"metrics.listen=localhost:9464"}),
+              HasSubstr("--set:metrics.listen: \"localhost:9464\" is not host:port"));
 }
 
 TEST(ConfigLoaderTest, UnparsableYamlReportsTheParserLine) {
