@@ -1,5 +1,6 @@
 #include "config/config_loader.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
@@ -97,6 +98,30 @@ bool IsValidTopicName(std::string_view name) {
   }
   return true;
 }
+
+// The YAML events of a text, without building nodes: YAML::Load reads the first document only
+// and silently drops the rest, so the loader counts documents itself.
+class YamlScan : public YAML::EventHandler {
+ public:
+  // Marks of each document's start (its "---", or its first token when there is none).
+  const std::vector<YAML::Mark>& document_starts() const { return document_starts_; }
+
+  void OnDocumentStart(const YAML::Mark& mark) override { document_starts_.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+
+ private:
+  std::vector<YAML::Mark> document_starts_;
+};
 
 // Walks one YAML document over DefaultConfig(), validating as it goes. Every error goes through
 // Fail(), which names where the offending value came from: the file and line, or the --set.
@@ -721,6 +746,16 @@ Config LoadConfigFromString(const std::string& yaml, const std::string& name,
                             const std::vector<std::string>& overrides) {
   YAML::Node root;
   try {
+    // A second document ("---") would be ignored by YAML::Load: one setting in it, or a whole
+    // file appended to another, would silently not apply. Its start is reported instead.
+    std::istringstream in(yaml);
+    YAML::Parser parser(in);
+    YamlScan scan;
+    if (parser.HandleNextDocument(scan) && parser.HandleNextDocument(scan)) {
+      throw ConfigError(name + ":" + std::to_string(scan.document_starts()[1].line + 1) +
+                        ": (yaml): a second YAML document starts here; the config is one "
+                        "document (remove the \"---\" and merge it into the first)");
+    }
     root = YAML::Load(yaml);
   } catch (const YAML::ParserException& e) {
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ": (yaml): " + e.msg +

@@ -374,6 +374,16 @@ TEST(ConfigLoaderTest, UnparsableYamlReportsTheParserLine) {
   EXPECT_EQ(ErrorOf("- a\n- b\n"), "c.yaml:1: (document): expected a map of sections, got a list");
 }
 
+// YAML::Load reads the first document only: what follows a "---" would silently not apply.
+TEST(ConfigLoaderTest, SecondYamlDocumentIsAnErrorAtItsStart) {
+  EXPECT_EQ(ErrorOf("kafka: {group_id: g}\n---\ndefaults: {severity: P1}\n"),
+            "c.yaml:2: (yaml): a second YAML document starts here; the config is one document "
+            "(remove the \"---\" and merge it into the first)");
+  EXPECT_THAT(ErrorOf("---\nkafka: {group_id: g}\n# two\n--- \n"), HasSubstr("c.yaml:4: (yaml):"));
+  // An explicit start of the one document, and an explicit end, are fine.
+  EXPECT_EQ(Load("---\nkafka: {group_id: g}\n...\n").kafka.group_id, "g");
+}
+
 TEST(ConfigLoaderTest, MissingFileIsAnError) {
   try {
     LoadConfig(kData + "/no-such-config.yaml", {});
