@@ -99,28 +99,45 @@ bool IsValidTopicName(std::string_view name) {
   return true;
 }
 
-// The YAML events of a text, without building nodes: YAML::Load reads the first document only
-// and silently drops the rest, so the loader counts documents itself.
+// The YAML events of a text, without building nodes. YAML::Load reads the first document only
+// and silently drops the rest, so the loader counts documents itself; and a node tree no longer
+// shows an anchor ("&x hello" loads as "hello"), so --set values are checked for them here.
 class YamlScan : public YAML::EventHandler {
  public:
   // Marks of each document's start (its "---", or its first token when there is none).
   const std::vector<YAML::Mark>& document_starts() const { return document_starts_; }
+  // Whether any node had an anchor ("&x") or an explicit tag ("!x", "!!str").
+  bool anchor_or_tag() const { return anchor_or_tag_; }
 
   void OnDocumentStart(const YAML::Mark& mark) override { document_starts_.push_back(mark); }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t anchor) override { Node("?", anchor); }
   void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                       YAML::EmitterStyle::value) override {}
+  void OnScalar(const YAML::Mark&, const std::string& tag, YAML::anchor_t anchor,
+                const std::string&) override {
+    Node(tag, anchor);
+  }
+  void OnSequenceStart(const YAML::Mark&, const std::string& tag, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Node(tag, anchor);
+  }
   void OnSequenceEnd() override {}
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  YAML::EmitterStyle::value) override {}
+  void OnMapStart(const YAML::Mark&, const std::string& tag, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Node(tag, anchor);
+  }
   void OnMapEnd() override {}
 
  private:
+  // yaml-cpp's tag is "?" for a plain node and "!" for a quoted scalar; anything else was written.
+  void Node(const std::string& tag, YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor || (tag != "?" && tag != "!" && !tag.empty())) {
+      anchor_or_tag_ = true;
+    }
+  }
+
   std::vector<YAML::Mark> document_starts_;
+  bool anchor_or_tag_ = false;
 };
 
 // Walks one YAML document over DefaultConfig(), validating as it goes. Every error goes through
@@ -697,6 +714,18 @@ Path ApplyOverride(YAML::Node& root, const std::string& assignment) {
     // The value may be a secret: report yaml-cpp's reason only.
     throw ConfigError("--set:" + key + ": value is not valid YAML (" + e.msg +
                       "); quote it, e.g. key='\"text\"'");
+  }
+  // "&x pass" and "!x pass" would silently lose "&x " / "!x " (YAML anchor and tag syntax):
+  // refuse, as for a comment below, rather than set a value other than the one typed.
+  {
+    std::istringstream in(assignment.substr(eq + 1));
+    YAML::Parser parser(in);
+    YamlScan scan;
+    parser.HandleNextDocument(scan);
+    if (scan.anchor_or_tag()) {
+      throw ConfigError("--set:" + key +
+                        ": value contains a YAML anchor (\"&\") or tag (\"!\"); quote it");
+    }
   }
   // "pa ss #word" would silently lose " #word" to a YAML comment: refuse instead of truncating.
   std::string_view text = std::string_view(assignment).substr(eq + 1);

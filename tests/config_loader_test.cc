@@ -418,6 +418,18 @@ TEST(ConfigLoaderTest, PropertyValuesNeverAppearInErrors) {
   EXPECT_EQ(Load("", {"kafka.properties.sasl.password=\"hunter2 #x\""})
                 .kafka.properties.at("sasl.password"),
             "hunter2 #x");
+  // "&x" and "!x" are YAML anchor and tag syntax: unquoted, they would silently vanish.
+  for (const char* value : {"&hunter2 x", "!hunter2 x", "[&a x]", "{a: !t x}", "!!str 5"}) {
+    err = ErrorOf("", {std::string("kafka.properties.sasl.password=") + value});
+    EXPECT_EQ(err,
+              "--set:kafka.properties.sasl.password: value contains a YAML anchor (\"&\") or tag "
+              "(\"!\"); quote it")
+        << value;
+  }
+  EXPECT_EQ(Load("", {"kafka.properties.sasl.password='&hunter2 x'"})
+                .kafka.properties.at("sasl.password"),
+            "&hunter2 x");
+  EXPECT_EQ(Load("", {"workflows.w.objective=a&b !c"}).FindWorkflow("w")->objective, "a&b !c");
   err = ErrorOf("", {"kafka.properties.sasl.password=[hunter2"});
   EXPECT_THAT(err, HasSubstr("--set:kafka.properties.sasl.password: value is not valid YAML"));
   EXPECT_THAT(err, Not(HasSubstr("hunter2")));
