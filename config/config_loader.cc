@@ -273,11 +273,19 @@ class Loader {
     return node.Scalar();
   }
 
-  // Numbers and booleans must be plain scalars: "300" in quotes is a string, not a number.
+  // Numbers and booleans must be plain scalars: "300" in quotes is a string, not a number, and
+  // so is "!!str 300"; any other tag ("!!int 300", "!x 300") is refused too rather than ignored.
   void ExpectPlain(const YAML::Node& node, const Path& path, const YAML::Mark& mark,
                    std::string_view expected) const {
     ExpectScalar(node, path, mark, expected);
-    if (node.Tag() == "!") Fail(path, mark, "expected " + std::string(expected) + ", got a string");
+    if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {
+      Fail(path, mark, "expected " + std::string(expected) + ", got a string");
+    }
+    if (node.Tag() != "?") {
+      Fail(path, mark,
+           "expected " + std::string(expected) + ", got a scalar tagged \"" + node.Tag() +
+               "\" (write it plain, without a tag)");
+    }
   }
 
   int64_t Int(const YAML::Node& node, const Path& path, const YAML::Mark& mark, int64_t min,

@@ -256,6 +256,14 @@ TEST(ConfigLoaderTest, StringWhereANumberIsExpectedIsAnError) {
   // Quoted digits are a string too.
   EXPECT_EQ(ErrorOf("defaults:\n  max_retries: \"3\"\n"),
             "c.yaml:2: defaults.max_retries: expected an integer, got a string");
+  // A tag does not make a number either.
+  EXPECT_EQ(ErrorOf("defaults:\n  max_retries: !!str 3\n"),
+            "c.yaml:2: defaults.max_retries: expected an integer, got a string");
+  EXPECT_EQ(ErrorOf("workflows:\n  w: {always_page: !!str true}\n"),
+            "c.yaml:2: workflows.w.always_page: expected true or false, got a string");
+  EXPECT_EQ(ErrorOf("defaults:\n  confidence_threshold: !x 0.5\n"),
+            "c.yaml:2: defaults.confidence_threshold: expected a number, got a scalar tagged "
+            "\"!x\" (write it plain, without a tag)");
   EXPECT_EQ(ErrorOf("kafka:\n  partitions: 2.5\n"),
             "c.yaml:2: kafka.partitions: expected an integer, got \"2.5\"");
   EXPECT_THAT(ErrorOf("workflows:\n  w:\n    budget: {cost_usd: lots}\n"),
