@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <utility>
 
 #include "config/listen_address.h"
+#include "processor/json_text.h"
 
 namespace handoffd {
 namespace {
@@ -31,11 +33,28 @@ Path Child(const Path& path, std::string segment) {
   return out;
 }
 
+// `s` itself when it is valid UTF-8, else with every byte outside printable ASCII as \xNN: an
+// error message naming a key must not carry the invalid bytes into the log line.
+std::string Printable(const std::string& s) {
+  if (IsValidUtf8(s)) return s;
+  std::string out;
+  for (unsigned char c : s) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char hex[5];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      out += hex;
+    }
+  }
+  return out;
+}
+
 std::string Dotted(const Path& path) {
   std::string out;
   for (const std::string& s : path) {
     if (!out.empty() && s.front() != '[') out += '.';
-    out += s;
+    out += Printable(s);
   }
   return out.empty() ? "(document)" : out;
 }
@@ -227,6 +246,7 @@ class Loader {
       const std::string& key = kv.first.Scalar();
       Path key_path = Child(path, key);
       YAML::Mark key_mark = kv.first.Mark();
+      ExpectUtf8(key, key_path, key_mark);
       if (!seen.insert(key).second) Fail(key_path, key_mark, "duplicate key");
       const Handler* handler = nullptr;
       for (const auto& [name, h] : handlers) {
@@ -255,9 +275,16 @@ class Loader {
       const std::string& key = kv.first.Scalar();
       Path key_path = Child(path, key);
       if (!kv.first.IsScalar() || key.empty()) Fail(key_path, kv.first.Mark(), "bad key");
+      ExpectUtf8(key, key_path, kv.first.Mark());
       if (!seen.insert(key).second) Fail(key_path, kv.first.Mark(), "duplicate key");
       each(key, kv.second, key_path, kv.first.Mark());
     }
+  }
+
+  // Config text reaches packet JSON and Prometheus labels (workflow ids), which must be UTF-8:
+  // invalid bytes would make the exposition unparsable and the packets invalid JSON text.
+  void ExpectUtf8(const std::string& text, const Path& path, const YAML::Mark& mark) const {
+    if (!IsValidUtf8(text)) Fail(path, mark, "not valid UTF-8");
   }
 
   void ExpectScalar(const YAML::Node& node, const Path& path, const YAML::Mark& mark,
@@ -265,6 +292,7 @@ class Loader {
     if (!node.IsScalar()) {
       Fail(path, mark, "expected " + std::string(expected) + ", got " + TypeName(node));
     }
+    ExpectUtf8(node.Scalar(), path, mark);
   }
 
   std::string String(const YAML::Node& node, const Path& path, const YAML::Mark& mark) const {
@@ -389,6 +417,7 @@ class Loader {
                             if (!value.IsScalar()) {
                               Fail(kp, km, "expected a scalar value (the value is not shown)");
                             }
+                            ExpectUtf8(value.Scalar(), kp, km);
                             // Two places for one setting: the property would silently win.
                             if (key == "bootstrap.servers" || key == "metadata.broker.list") {
                               Fail(kp, km, "set kafka.bootstrap_servers instead");
@@ -712,6 +741,7 @@ Path ApplyOverride(YAML::Node& root, const std::string& assignment) {
     // Without '=' the text could be a value typed by mistake (a secret): do not echo it.
     throw ConfigError("--set: expected key.path=value");
   }
+  if (!IsValidUtf8(key)) throw ConfigError("--set:" + Printable(key) + ": not valid UTF-8");
   if (key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos) {
     throw ConfigError("--set:" + key + ": empty segment in key");
   }

@@ -1,9 +1,13 @@
 #include "processor/json_text.h"
 
+#include <simdjson.h>
+
 #include <charconv>
 #include <cmath>
 
 namespace handoffd {
+
+bool IsValidUtf8(std::string_view s) { return simdjson::validate_utf8(s.data(), s.size()); }
 
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";

@@ -13,6 +13,10 @@ namespace handoffd {
 // through); invalid UTF-8 is not repaired.
 void AppendJsonString(std::string* out, std::string_view s);
 
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past
+// U+10FFFF). Text that ends up in JSON output or Prometheus labels must pass this.
+bool IsValidUtf8(std::string_view s);
+
 // Appends the shortest text that round-trips `v`; non-finite values become null.
 void AppendJsonDouble(std::string* out, double v);
 

@@ -382,6 +382,33 @@ TEST(ConfigLoaderTest, UnparsableYamlReportsTheParserLine) {
   EXPECT_EQ(ErrorOf("- a\n- b\n"), "c.yaml:1: (document): expected a map of sections, got a list");
 }
 
+// Config text ends up in packet JSON and Prometheus labels, which must be UTF-8.
+TEST(ConfigLoaderTest, TextThatIsNotUtf8IsAnErrorNamingTheKey) {
+  EXPECT_EQ(ErrorOf("workflows:\n  caf\xe9: {severity: P2}\n"),
+            "c.yaml:2: workflows.caf\\xe9: not valid UTF-8");
+  EXPECT_EQ(ErrorOf("workflows:\n  w:\n    objective: \"caf\xe9 au lait\"\n"),
+            "c.yaml:3: workflows.w.objective: not valid UTF-8");
+  EXPECT_EQ(ErrorOf("rules:\n  - {codes: [ok, \"b\xc3\"], class: missing_input}\n"),
+            "c.yaml:2: rules[0].codes[1]: not valid UTF-8");
+  EXPECT_EQ(ErrorOf("sla:\n  P1: {escalation_route: \"\xed\xa0\x80\"}\n"),  // a surrogate
+            "c.yaml:2: sla.P1.escalation_route: not valid UTF-8");
+  EXPECT_EQ(ErrorOf("kafka:\n  group_\xff: g\n"), "c.yaml:2: kafka.group_\\xff: not valid UTF-8");
+  // Property values may be secrets: the key is named, the value is not shown.
+  std::string err = ErrorOf("kafka:\n  properties:\n    sasl.password: \"hunter\xe9\"\n");
+  EXPECT_EQ(err, "c.yaml:3: kafka.properties.sasl.password: not valid UTF-8");
+  EXPECT_EQ(ErrorOf("kafka:\n  properties:\n    client.\xe9: x\n"),
+            "c.yaml:3: kafka.properties.client.\\xe9: not valid UTF-8");
+  EXPECT_EQ(ErrorOf("", {"workflows.w.owner.primary=al\xe9"}),
+            "--set:workflows.w.owner.primary: not valid UTF-8");
+  EXPECT_EQ(ErrorOf("", {"workflows.caf\xe9.severity=P1"}),
+            "--set:workflows.caf\\xe9.severity: not valid UTF-8");
+  // Valid multi-byte text is fine.
+  EXPECT_EQ(Load("workflows:\n  caf\xc3\xa9: {objective: \"\xe2\x82\xac 5\"}\n")
+                .FindWorkflow("caf\xc3\xa9")
+                ->objective,
+            "\xe2\x82\xac 5");
+}
+
 // YAML::Load reads the first document only: what follows a "---" would silently not apply.
 TEST(ConfigLoaderTest, SecondYamlDocumentIsAnErrorAtItsStart) {
   EXPECT_EQ(ErrorOf("kafka: {group_id: g}\n---\ndefaults: {severity: P1}\n"),
