@@ -163,8 +163,12 @@ class YamlScan : public YAML::EventHandler {
 // Fail(), which names where the offending value came from: the file and line, or the --set.
 class Loader {
  public:
-  Loader(std::string name, std::vector<Path> override_paths)
-      : name_(std::move(name)), override_paths_(std::move(override_paths)) {}
+  // `override_paths`: the keys --set assigned; `created_paths`: the maps --set created on the way
+  // to them (absent from the file).
+  Loader(std::string name, std::vector<Path> override_paths, std::vector<Path> created_paths)
+      : name_(std::move(name)),
+        override_paths_(std::move(override_paths)),
+        created_paths_(std::move(created_paths)) {}
 
   Config Load(const YAML::Node& root) {
     Config config = DefaultConfig();
@@ -220,14 +224,20 @@ class Loader {
  private:
   using Handler = std::function<void(const YAML::Node&, const Path&, const YAML::Mark&)>;
 
-  [[noreturn]] void Fail(const Path& path, const YAML::Mark& mark, const std::string& what) const {
-    // Under a --set key the value came from the command line; above one, the --set created the
-    // map (ApplyOverride only walks through maps that exist), so the command line is to blame.
+  // Whether the node at `path` came from the command line: it is at or under a --set key, or it
+  // is a map a --set created. A map of the file that a --set only walked through is the file's.
+  bool FromSet(const Path& path) const {
     for (const Path& o : override_paths_) {
-      if (IsPrefix(o, path) || (!path.empty() && IsPrefix(path, o))) {
-        throw ConfigError("--set:" + Dotted(path) + ": " + what);
-      }
+      if (IsPrefix(o, path)) return true;
     }
+    for (const Path& c : created_paths_) {
+      if (c == path) return true;
+    }
+    return false;
+  }
+
+  [[noreturn]] void Fail(const Path& path, const YAML::Mark& mark, const std::string& what) const {
+    if (FromSet(path)) throw ConfigError("--set:" + Dotted(path) + ": " + what);
     int line = mark.is_null() ? 1 : mark.line + 1;
     throw ConfigError(name_ + ":" + std::to_string(line) + ": " + Dotted(path) + ": " + what);
   }
@@ -486,12 +496,24 @@ class Loader {
         {"pending", &topics.pending}, {"escalations", &topics.escalations},
         {"audit", &topics.audit},     {"dlq", &topics.dlq},
         {"state", &topics.state}};
-    for (const auto& [name, p, m] : given) {
+    // The clash is reported at a name that came from --set if one did, else at the later of the
+    // two in the file (the earlier may be the one the user meant).
+    const std::tuple<std::string, Path, YAML::Mark>* blamed = nullptr;
+    std::string_view blamed_other;
+    for (const auto& entry : given) {
+      const auto& [name, p, m] = entry;
       for (const auto& [other, value] : all) {
-        if (*value == name && p.back() != other) {
-          Fail(p, m, "topic \"" + name + "\" is also used for topics." + std::string(other));
+        if (*value != name || p.back() == other) continue;
+        if (blamed == nullptr || !FromSet(std::get<1>(*blamed))) {
+          blamed = &entry;
+          blamed_other = other;
         }
+        break;
       }
+    }
+    if (blamed != nullptr) {
+      const auto& [name, p, m] = *blamed;
+      Fail(p, m, "topic \"" + name + "\" is also used for topics." + std::string(blamed_other));
     }
   }
 
@@ -697,6 +719,7 @@ class Loader {
 
   std::string name_;
   std::vector<Path> override_paths_;
+  std::vector<Path> created_paths_;
 };
 
 // Splits a --set key into tree segments. Everything after kafka.properties is one key (librdkafka
@@ -733,8 +756,9 @@ Path SplitOverrideKey(const std::string& key, const YAML::Node& root) {
   return parts;
 }
 
-// Applies one "dotted.key=value" onto the tree, creating maps on the way. Returns the key's path.
-Path ApplyOverride(YAML::Node& root, const std::string& assignment) {
+// Applies one "dotted.key=value" onto the tree, creating maps on the way (their paths are added
+// to *created). Returns the key's path.
+Path ApplyOverride(YAML::Node& root, const std::string& assignment, std::vector<Path>* created) {
   size_t eq = assignment.find('=');
   std::string key = assignment.substr(0, eq);
   if (eq == std::string::npos || key.empty()) {
@@ -780,6 +804,7 @@ Path ApplyOverride(YAML::Node& root, const std::string& assignment) {
     YAML::Node child = parent[parts[i]];
     if (!child.IsDefined() || child.IsNull()) {
       child = YAML::Node(YAML::NodeType::Map);
+      created->emplace_back(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(i) + 1);
     } else if (!child.IsMap()) {
       Path prefix(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(i) + 1);
       throw ConfigError("--set:" + key + ": " + Dotted(prefix) + " is not a map");
@@ -797,9 +822,12 @@ Config LoadTree(YAML::Node root, const std::string& name,
                       ": (document): expected a map of sections, got " + TypeName(root));
   }
   std::vector<Path> override_paths;
-  for (const std::string& o : overrides) override_paths.push_back(ApplyOverride(root, o));
+  std::vector<Path> created_paths;
+  for (const std::string& o : overrides) {
+    override_paths.push_back(ApplyOverride(root, o, &created_paths));
+  }
   try {
-    return Loader(name, std::move(override_paths)).Load(root);
+    return Loader(name, std::move(override_paths), std::move(created_paths)).Load(root);
   } catch (const YAML::Exception& e) {
     // Not expected (values are decoded without throwing), but keep the ConfigError contract.
     std::string where = e.mark.is_null() ? name : name + ":" + std::to_string(e.mark.line + 1);

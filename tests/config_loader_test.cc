@@ -537,6 +537,23 @@ TEST(ConfigLoaderTest, SetValuesGetTheSameChecksAsTheFile) {
             "c.yaml:1: kafka.partitions: must be 1..1048576, got 0");
 }
 
+// A --set that only walks through a map of the file does not make the file's mistakes its own,
+// and a mistake the --set made is not blamed on the file.
+TEST(ConfigLoaderTest, ErrorsAreBlamedOnTheSourceThatMadeThem) {
+  EXPECT_EQ(ErrorOf("kafka:\n  group_id: a\nkafka:\n  group_id: b\n", {"kafka.group_id=c"}),
+            "c.yaml:3: kafka: duplicate key");
+  EXPECT_EQ(
+      ErrorOf("workflows:\n  w: {severity: P2}\nworkflows: {}\n", {"workflows.w.severity=P1"}),
+      "c.yaml:3: workflows: duplicate key");
+  EXPECT_EQ(ErrorOf("topics:\n  events: in\n", {"topics.acks=in"}),
+            "--set:topics.acks: topic \"in\" is also used for topics.events");
+  EXPECT_EQ(ErrorOf("topics:\n  acks: x\n  events: in\n", {"topics.acks=in"}),
+            "--set:topics.acks: topic \"in\" is also used for topics.events");
+  // Both in the file: the later one is named.
+  EXPECT_EQ(ErrorOf("topics:\n  events: in\n  acks: in\n"),
+            "c.yaml:3: topics.acks: topic \"in\" is also used for topics.events");
+}
+
 TEST(ConfigLoaderTest, MalformedSetIsAnError) {
   EXPECT_EQ(ErrorOf("", {"kafka.group_id"}), "--set: expected key.path=value");
   EXPECT_EQ(ErrorOf("", {"kafka..group_id=x"}), "--set:kafka..group_id: empty segment in key");
