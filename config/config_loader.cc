@@ -165,10 +165,12 @@ class Loader {
  public:
   // `override_paths`: the keys --set assigned; `created_paths`: the maps --set created on the way
   // to them (absent from the file).
-  Loader(std::string name, std::vector<Path> override_paths, std::vector<Path> created_paths)
+  Loader(std::string name, std::vector<Path> override_paths, std::vector<Path> created_paths,
+         PropertyCheck check_property)
       : name_(std::move(name)),
         override_paths_(std::move(override_paths)),
-        created_paths_(std::move(created_paths)) {}
+        created_paths_(std::move(created_paths)),
+        check_property_(std::move(check_property)) {}
 
   Config Load(const YAML::Node& root) {
     Config config = DefaultConfig();
@@ -433,6 +435,12 @@ class Loader {
                               Fail(kp, km, "set kafka.bootstrap_servers instead");
                             }
                             if (key == "group.id") Fail(kp, km, "set kafka.group_id instead");
+                            // A misspelled name or a bad value would otherwise pass check-config
+                            // and stop `run` later, far from this line.
+                            if (check_property_) {
+                              std::string why = check_property_(key, value.Scalar());
+                              if (!why.empty()) Fail(kp, km, why);
+                            }
                             kafka.properties[key] = value.Scalar();
                           });
                 }},
@@ -720,6 +728,7 @@ class Loader {
   std::string name_;
   std::vector<Path> override_paths_;
   std::vector<Path> created_paths_;
+  PropertyCheck check_property_;
 };
 
 // Splits a --set key into tree segments. Everything after kafka.properties is one key (librdkafka
@@ -815,8 +824,8 @@ Path ApplyOverride(YAML::Node& root, const std::string& assignment, std::vector<
   return parts;
 }
 
-Config LoadTree(YAML::Node root, const std::string& name,
-                const std::vector<std::string>& overrides) {
+Config LoadTree(YAML::Node root, const std::string& name, const std::vector<std::string>& overrides,
+                const PropertyCheck& check_property) {
   if (root.IsDefined() && !root.IsNull() && !root.IsMap()) {
     throw ConfigError(name + ":" + std::to_string(root.Mark().line + 1) +
                       ": (document): expected a map of sections, got " + TypeName(root));
@@ -827,7 +836,8 @@ Config LoadTree(YAML::Node root, const std::string& name,
     override_paths.push_back(ApplyOverride(root, o, &created_paths));
   }
   try {
-    return Loader(name, std::move(override_paths), std::move(created_paths)).Load(root);
+    return Loader(name, std::move(override_paths), std::move(created_paths), check_property)
+        .Load(root);
   } catch (const YAML::Exception& e) {
     // Not expected (values are decoded without throwing), but keep the ConfigError contract.
     std::string where = e.mark.is_null() ? name : name + ":" + std::to_string(e.mark.line + 1);
@@ -838,7 +848,8 @@ Config LoadTree(YAML::Node root, const std::string& name,
 }  // namespace
 
 Config LoadConfigFromString(const std::string& yaml, const std::string& name,
-                            const std::vector<std::string>& overrides) {
+                            const std::vector<std::string>& overrides,
+                            const PropertyCheck& check_property) {
   YAML::Node root;
   try {
     // A second document ("---") would be ignored by YAML::Load: one setting in it, or a whole
@@ -856,10 +867,11 @@ Config LoadConfigFromString(const std::string& yaml, const std::string& name,
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ": (yaml): " + e.msg +
                       " (column " + std::to_string(e.mark.column + 1) + ")");
   }
-  return LoadTree(root, name, overrides);
+  return LoadTree(root, name, overrides, check_property);
 }
 
-Config LoadConfig(const std::string& path, const std::vector<std::string>& overrides) {
+Config LoadConfig(const std::string& path, const std::vector<std::string>& overrides,
+                  const PropertyCheck& check_property) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw ConfigError(path + ": is a directory");
   std::ifstream in(path, std::ios::binary);
@@ -867,7 +879,7 @@ Config LoadConfig(const std::string& path, const std::vector<std::string>& overr
   std::ostringstream text;
   text << in.rdbuf();
   if (in.bad()) throw ConfigError(path + ": cannot read: " + std::strerror(errno));
-  return LoadConfigFromString(text.str(), path, overrides);
+  return LoadConfigFromString(text.str(), path, overrides, check_property);
 }
 
 }  // namespace handoffd

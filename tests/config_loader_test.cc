@@ -219,6 +219,34 @@ TEST(ConfigLoaderTest, PropertyThatDuplicatesAConfigKeyIsAnError) {
             "--set:kafka.properties.group.id: set kafka.group_id instead");
 }
 
+// The commands pass librdkafka's check (processor/live/kafka_conf.h); a fake stands in here.
+TEST(ConfigLoaderTest, PropertyTheClientRejectsIsAnErrorAtItsLine) {
+  PropertyCheck check = [](const std::string& key, const std::string& value) -> std::string {
+    if (value == "hunter2") ADD_FAILURE() << "the check must see the value, not report it";
+    return key == "security.protocl" ? "No such configuration property: \"" + key + "\"" : "";
+  };
+  auto error_of = [&](const std::string& yaml, const std::vector<std::string>& sets) {
+    try {
+      LoadConfigFromString(yaml, "c.yaml", sets, check);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of("kafka:\n  group_id: g\n  properties:\n    linger.ms: 5\n"
+                     "    security.protocl: SASL_SSL\n",
+                     {}),
+            "c.yaml:5: kafka.properties.security.protocl: No such configuration property: "
+            "\"security.protocl\"");
+  EXPECT_EQ(error_of("", {"kafka.properties.security.protocl=SSL"}),
+            "--set:kafka.properties.security.protocl: No such configuration property: "
+            "\"security.protocl\"");
+  // Keys handoffd sets itself keep their own message.
+  EXPECT_EQ(error_of("kafka: {properties: {group.id: g}}\n", {}),
+            "c.yaml:1: kafka.properties.group.id: set kafka.group_id instead");
+  EXPECT_EQ(error_of("kafka: {properties: {security.protocol: SSL}}\n", {}), "no error");
+}
+
 TEST(ConfigLoaderTest, AtLeastOnceIsAccepted) {
   EXPECT_EQ(Load("kafka: {processing_guarantee: at_least_once}\n").kafka.processing_guarantee,
             ProcessingGuarantee::kAtLeastOnce);

@@ -92,6 +92,23 @@ TEST(LiveKafkaConf, RejectedPropertyIsNamedButItsValueIsNot) {
   EXPECT_EQ(error.find("hunter2"), std::string::npos) << error;
 }
 
+// check-config and the commands' start-up use this to reject a property at its config line.
+TEST(LiveKafkaConf, CheckGivesLibrdkafkasReasonWithoutTheValue) {
+  EXPECT_EQ(CheckKafkaProperty("security.protocol", "SASL_SSL"), "");
+  EXPECT_EQ(CheckKafkaProperty("session.timeout.ms", "6000"), "");
+  EXPECT_EQ(CheckKafkaProperty("security.protocl", "SASL_SSL"),
+            "No such configuration property: \"security.protocl\"");
+  EXPECT_EQ(CheckKafkaProperty("security.protocol", "SASL_SSLL"),
+            "Invalid value \"(value not shown)\" for configuration property "
+            "\"security.protocol\"");
+  std::string why = CheckKafkaProperty("enable.idempotence", "maybe");
+  EXPECT_NE(why.find("enable.idempotence"), std::string::npos) << why;
+  EXPECT_EQ(why.find("maybe"), std::string::npos) << why;
+  // A misspelled secret name is named (names are not secret).
+  EXPECT_EQ(CheckKafkaProperty("sasl.pasword", "hunter2"),
+            "No such configuration property: \"sasl.pasword\"");
+}
+
 // Settings that are each valid but refused together only when the client is created: the
 // error names the client and carries librdkafka's reason.
 TEST(LiveKafkaConf, ClientThatLibrdkafkaRefusesGivesItsReason) {

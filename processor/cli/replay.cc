@@ -14,6 +14,7 @@
 #include "metrics/metrics.h"
 #include "processor/cli_args.h"
 #include "processor/json_text.h"
+#include "processor/live/kafka_conf.h"
 #include "processor/log.h"
 #include "processor/pipeline.h"
 #include "processor/time_format.h"
@@ -220,7 +221,9 @@ int CheckConfigCommand(const std::vector<std::string>& args) {
   try {
     CliArgs cli = ParseCliArgs(args, {"--config"});
     std::string path = cli.Require("--config");
-    Config config = LoadConfig(path, cli.sets);
+    // Kafka properties are checked with librdkafka as `run` would set them, so that a misspelled
+    // one fails here, at its line, rather than when the worker creates its clients.
+    Config config = LoadConfig(path, cli.sets, CheckKafkaProperty);
     Log(LogLevel::kInfo, "config ok",
         {{"file", path}, {"workflows", std::to_string(config.workflows.size())}});
     return 0;

@@ -35,13 +35,44 @@ void ErrorCallback(rd_kafka_t* rk, int err, const char* reason, void* /*opaque*/
   LogKafkaError(rk, static_cast<rd_kafka_resp_err_t>(err), reason);
 }
 
+bool IsNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '_' || c == '-';
+}
+
+// librdkafka's reason for refusing key=value, with every stand-alone occurrence of the value
+// replaced: its messages quote the value ("Invalid value \"x\" for configuration property").
+std::string Reason(rd_kafka_conf_res_t res, const std::string& key, const std::string& value,
+                   const char* errstr) {
+  if (res != RD_KAFKA_CONF_UNKNOWN && IsSecretProperty(key)) {
+    return "invalid value for configuration property \"" + key + "\" (not shown)";
+  }
+  std::string text = errstr;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())) != 0) {
+    text.pop_back();
+  }
+  if (value.empty()) return text;
+  const std::string hidden = "(value not shown)";
+  for (size_t at = text.find(value); at != std::string::npos; at = text.find(value, at)) {
+    const size_t end = at + value.size();
+    const bool alone =
+        (at == 0 || !IsNameChar(text[at - 1])) && (end == text.size() || !IsNameChar(text[end]));
+    if (alone) {
+      text.replace(at, value.size(), hidden);
+      at += hidden.size();
+    } else {
+      at = end;
+    }
+  }
+  return text;
+}
+
 bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value,
          std::string* error) {
   char errstr[512];
-  if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr) !=
-      RD_KAFKA_CONF_OK) {
-    // errstr may quote the value; report the key only.
-    *error = "kafka property rejected: " + key;
+  const rd_kafka_conf_res_t res =
+      rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr);
+  if (res != RD_KAFKA_CONF_OK) {
+    *error = "kafka property rejected: " + key + ": " + Reason(res, key, value, errstr);
     return false;
   }
   return true;
@@ -69,6 +100,15 @@ bool IsSecretProperty(std::string_view name) {
     if (lower.find(word) != std::string::npos) return true;
   }
   return false;
+}
+
+std::string CheckKafkaProperty(const std::string& key, const std::string& value) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char errstr[512];
+  const rd_kafka_conf_res_t res =
+      rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr);
+  rd_kafka_conf_destroy(conf);
+  return res == RD_KAFKA_CONF_OK ? std::string() : Reason(res, key, value, errstr);
 }
 
 bool IsTransientKafkaError(rd_kafka_resp_err_t err) {

@@ -59,6 +59,13 @@ std::map<std::string, std::string> ConsumerDefaults(const Config& config, bool e
 // True for property names whose values must never be logged.
 bool IsSecretProperty(std::string_view name);
 
+// Whether librdkafka accepts `key` = `value` (rd_kafka_conf_set on a scratch conf): an empty
+// string when it does, else librdkafka's reason ("No such configuration property: \"x\"") with
+// the value taken out: it never appears in the result, and for secret properties (above) an
+// invalid value is reported without librdkafka's text. Settings that only conflict with each
+// other are found later, by rd_kafka_new. Thread-safe.
+std::string CheckKafkaProperty(const std::string& key, const std::string& value);
+
 // Whether librdkafka recovers from `err` by itself: a lost or refused connection, a broker that
 // cannot be resolved, every broker down, a timed-out request. Such errors are logged as
 // warnings (a broker restart must not look like a handoffd failure); every other error needs an

@@ -63,7 +63,7 @@ void StartShutdownWatchdog(int64_t timeout_ms) {
 
 bool LoadConfigLogged(const CliArgs& cli, Config* config) {
   try {
-    *config = LoadConfig(cli.Require("--config"), cli.sets);
+    *config = LoadConfig(cli.Require("--config"), cli.sets, CheckKafkaProperty);
     return true;
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "bad configuration", {{"error", e.what()}});

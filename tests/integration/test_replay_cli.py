@@ -80,6 +80,22 @@ class ReplayCli(unittest.TestCase):
             self.assertEqual(r.returncode, 2)
             self.assertEqual(r.stdout, "")
 
+    def test_check_config_rejects_a_kafka_property_librdkafka_rejects(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "props.yaml")
+            with open(path, "w") as f:
+                f.write("kafka:\n  properties:\n    sasl.password: hunter2\n"
+                        "    security.protocl: SASL_SSL\n")
+            r = run("check-config", "--config", path)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(f'{path}:4: kafka.properties.security.protocl: No such configuration '
+                          'property: "security.protocl"', r.stdout)
+            r = run("check-config", "--config", path, "--set",
+                    "kafka.properties.security.protocl=hunter3")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--set:kafka.properties.security.protocl:", r.stdout)
+            self.assertNotIn("hunter", r.stdout + r.stderr)
+
     def test_bad_set_and_unknown_command_exit_2(self):
         self.assertEqual(run("replay", "--config", self.catalog, "--set", "nope.key=1",
                              self.refund).returncode, 2)
