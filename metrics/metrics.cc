@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "processor/pipeline.h"
+
 #ifndef HANDOFFD_VERSION
 #define HANDOFFD_VERSION "unknown"
 #endif
@@ -234,6 +236,9 @@ struct Metrics::Families {
       expired_by_sev[s] = &expired.Add({{"severity", sev}});
       open_by_sev[s] = &open_packets.Add({{"severity", sev}});
     }
+    // Every DLQ reason, so that rate() sees the first dead letter of each and a sum over
+    // reasons (the DLQ ratio alert, the dashboard's input rate) is 0 rather than empty.
+    for (const std::string& reason : DeadLetterReasons()) invalid_by_reason.Get(reason);
     for (std::string_view field : kPacketFields) missing_by_field.Get(field);
     for (std::string_view limit : kLimits) limit_by_name.Get(limit);
     for (const std::string* topic : {&config.topics.events, &config.topics.acks}) {

@@ -834,6 +834,12 @@ constexpr std::string_view kInvalidJson = "invalid_json";
 constexpr std::string_view kNotObject = "not_object";
 constexpr std::string_view kBadTimestamp = "bad_timestamp";
 
+// Fields whose absence is a DLQ reason (missing_field:<f>): the envelope (event_id is optional
+// for acks only) and the fields each type requires (see Validator). Only DecoderReasons() reads
+// this; DecoderTest.ReasonListIsExactlyWhatTheDecoderReturns keeps it in step with Validator.
+constexpr Field kRequiredFields[] = {kEventId,   kRunId, kType,       kTs,     kWorkflowId, kStep,
+                                     kErrorCode, kTool,  kConfidence, kReason, kOutcome};
+
 constexpr size_t kMaxRunIdBytes = 256;
 // The buffers a Decoder starts with: ordinary events are a few hundred bytes. Each live
 // partition has its own Pipeline and so its own Decoder; at 1 MiB (the default
@@ -1183,6 +1189,21 @@ std::string_view Decoder::DecodePadded(std::string_view bytes, size_t allocated,
   if (v.TypeFields() && v.CommonFields()) return {};
   envelope_valid_ = true;
   return v.failure();
+}
+
+const std::vector<std::string>& DecoderReasons() {
+  static const std::vector<std::string> reasons = [] {
+    std::vector<std::string> r = {std::string(kOversized), std::string(kInvalidJson),
+                                  std::string(kNotObject)};
+    for (Field f : kRequiredFields) r.push_back("missing_field:" + std::string(kFieldNames[f]));
+    // A timestamp of the wrong type is bad_timestamp.
+    for (int f = 0; f < kFieldCount; ++f) {
+      if (f != kTs) r.push_back("wrong_type:" + std::string(kFieldNames[f]));
+    }
+    r.push_back(std::string(kBadTimestamp));
+    return r;
+  }();
+  return reasons;
 }
 
 }  // namespace handoffd

@@ -11,11 +11,18 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "processor/event.h"
 #include "processor/time_format.h"
 
 namespace handoffd {
+
+// Every reason Decoder::Decode can return, in the contract's order: "oversized",
+// "invalid_json", "not_object", missing_field:<f> for each field an event can lack (envelope and
+// required fields), wrong_type:<f> for each field whose type is checked, "bad_timestamp". The
+// metrics create their DLQ counters at zero from this list. Built once; thread-safe.
+const std::vector<std::string>& DecoderReasons();
 
 class Decoder {
  public:

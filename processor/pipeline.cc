@@ -73,6 +73,12 @@ void Pipeline::CheckRecordTime(const SourceRef& source) {
   }
 }
 
+std::vector<std::string> DeadLetterReasons() {
+  std::vector<std::string> reasons = DecoderReasons();
+  reasons.emplace_back(kStaleTimestamp);
+  return reasons;
+}
+
 bool Pipeline::Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
                       OutputSink* sink) {
   std::string_view reason = decoder_.Decode(bytes, &event_);

@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "processor/decoder.h"
@@ -19,6 +20,10 @@ namespace handoffd {
 inline constexpr std::string_view kStaleTimestamp = "stale_timestamp";
 // DLQ reason of an event of a retired run (Engine::Process, limits.retired_run_memory_s).
 inline constexpr std::string_view kRetiredRun = "retired_run";
+
+// Every reason Pipeline::Handle dead-letters a record with (the handoffd-error header and the
+// `reason` label of handoffd_events_invalid_total): DecoderReasons() and kStaleTimestamp.
+std::vector<std::string> DeadLetterReasons();
 
 class Pipeline {
  public:

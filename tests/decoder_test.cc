@@ -4,10 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,118 @@ std::string Ev(std::string_view type, std::string_view fields = "") {
   }
   s += '}';
   return s;
+}
+
+// "a.b" = v as JSON member text: "a":{"b":v}.
+std::string Member(std::string_view field, std::string_view value) {
+  size_t dot = field.find('.');
+  if (dot == std::string_view::npos) return "\"" + std::string(field) + "\":" + std::string(value);
+  return "\"" + std::string(field.substr(0, dot)) + "\":{" + Member(field.substr(dot + 1), value) +
+         "}";
+}
+
+// The metrics create a zero series per listed reason: a reason missing from the list would be
+// invisible to rate() at its first occurrence, and one the decoder never returns is a series
+// that can only ever read 0. Every field, missing or with values of every wrong kind, on every
+// event type, must give listed reasons only, and every listed reason must come up.
+TEST_F(DecoderTest, ReasonListIsExactlyWhatTheDecoderReturns) {
+  // Each type's required members, after the envelope (acks need no event_id but may carry one).
+  const std::vector<std::pair<std::string, std::vector<std::string>>> types = {
+      {"run_started", {R"("workflow_id":"w")"}},
+      {"step_started", {R"("step":"s")"}},
+      {"step_succeeded", {R"("step":"s")"}},
+      {"step_failed", {R"("step":"s")", R"("error":{"code":"c"})"}},
+      {"tool_call", {R"("tool":"t")"}},
+      {"decision", {R"("confidence":0.5)"}},
+      {"handoff_requested", {R"("reason":"r")"}},
+      {"heartbeat", {}},
+      {"run_completed", {R"("outcome":"success")"}},
+      {"handoff_acknowledged", {}},
+      {"handoff_resolved", {}},
+  };
+  const std::vector<std::string> fields = {"event_id",
+                                           "run_id",
+                                           "type",
+                                           "ts",
+                                           "workflow_id",
+                                           "step",
+                                           "objective",
+                                           "recommended_action",
+                                           "rollback_command",
+                                           "owner",
+                                           "owner.primary",
+                                           "owner.backup",
+                                           "blast_radius",
+                                           "blast_radius.users",
+                                           "blast_radius.jobs",
+                                           "attrs",
+                                           "cost_usd",
+                                           "severity",
+                                           "error",
+                                           "error.code",
+                                           "error.message",
+                                           "retryable",
+                                           "tool",
+                                           "status",
+                                           "side_effect",
+                                           "tokens",
+                                           "duration_ms",
+                                           "confidence",
+                                           "action",
+                                           "risk",
+                                           "amount",
+                                           "reason",
+                                           "handoff_type",
+                                           "options",
+                                           "evidence",
+                                           "owner_role",
+                                           "next_action_after_decision",
+                                           "outcome",
+                                           "packet_id",
+                                           "by"};
+  const std::vector<std::string> wrong = {"[]", "{}", "\"x\"", "-1", "1.5", "true", "7"};
+  auto object = [](const std::vector<std::string>& members) {
+    std::string json = "{";
+    for (const std::string& m : members) json += (json.size() > 1 ? "," : "") + m;
+    return json + "}";
+  };
+  std::set<std::string> seen;
+  auto decode = [&](const std::string& json) {
+    std::string reason = Reason(json);
+    if (!reason.empty()) seen.insert(reason);
+  };
+  for (const auto& [type, required] : types) {
+    std::vector<std::string> members = {R"("event_id":"e1")", R"("run_id":"r1")",
+                                        "\"type\":\"" + type + "\"", kTs};
+    members.insert(members.end(), required.begin(), required.end());
+    EXPECT_EQ(Reason(object(members)), "") << object(members);
+    for (size_t i = 0; i < members.size(); ++i) {  // each member left out
+      std::vector<std::string> without = members;
+      without.erase(without.begin() + static_cast<std::ptrdiff_t>(i));
+      decode(object(without));
+    }
+    for (const std::string& f : fields) {  // each field of each wrong kind (the last key wins)
+      for (const std::string& v : wrong) {
+        std::vector<std::string> with = members;
+        with.push_back(Member(f, v));
+        decode(object(with));
+      }
+    }
+  }
+  for (const std::string& v : wrong) {  // a bad message next to a good code
+    decode(Ev("step_failed", R"("step":"s","error":{"code":"c","message":)" + v + "}"));
+  }
+  decode("{");
+  decode("[]");
+  decode("{" + std::string(1 << 21, ' ') + "}");
+  const std::vector<std::string>& listed = DecoderReasons();
+  for (const std::string& reason : seen) {
+    EXPECT_NE(std::find(listed.begin(), listed.end(), reason), listed.end())
+        << reason << " is returned but not listed";
+  }
+  for (const std::string& reason : listed) {
+    EXPECT_TRUE(seen.count(reason)) << reason << " is listed but never returned";
+  }
 }
 
 TEST_F(DecoderTest, ValidEnvelopeDecodesIdsTypeAndTimestamp) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "metrics/metrics_server.h"
+#include "processor/pipeline.h"
 
 namespace handoffd {
 namespace {
@@ -232,7 +233,26 @@ TEST_F(MetricsTest, EventsInvalidEventsAndMissingFieldsAreCountedByLabel) {
   EXPECT_EQ(s.at("handoffd_limit_hits_total{limit=\"max_open_packets_per_run\"}"), 1);
 }
 
+// The DLQ ratio alert and the dashboard's input rate sum rate() over reasons: with no series
+// they show nothing, and a reason's first dead letter would be invisible to rate().
+TEST_F(MetricsTest, EveryDeadLetterReasonStartsAtZero) {
+  auto s = Scrape();
+  size_t reasons = 0;
+  for (const auto& [series, value] : s) {
+    if (!series.starts_with("handoffd_events_invalid_total{")) continue;
+    ++reasons;
+    EXPECT_EQ(value, 0) << series;
+  }
+  EXPECT_EQ(reasons, DeadLetterReasons().size());
+  for (const char* reason : {"oversized", "invalid_json", "not_object", "missing_field:run_id",
+                             "wrong_type:confidence", "bad_timestamp", "stale_timestamp"}) {
+    EXPECT_EQ(s.count("handoffd_events_invalid_total{reason=\"" + std::string(reason) + "\"}"), 1u)
+        << reason;
+  }
+}
+
 TEST_F(MetricsTest, FreeTextLabelsStopGrowingAtTheBound) {
+  const size_t before = DeadLetterReasons().size();  // created at zero
   const size_t extra = 44;
   for (size_t i = 0; i < Metrics::kMaxDynamicLabels + extra; ++i) {
     metrics_.OnInvalidEvent("reason_" + std::to_string(i));
@@ -243,7 +263,7 @@ TEST_F(MetricsTest, FreeTextLabelsStopGrowingAtTheBound) {
     if (series.starts_with("handoffd_events_invalid_total{")) ++reasons;
   }
   EXPECT_EQ(reasons, Metrics::kMaxDynamicLabels + 1);  // + "_other"
-  EXPECT_EQ(s.at("handoffd_events_invalid_total{reason=\"_other\"}"), extra);
+  EXPECT_EQ(s.at("handoffd_events_invalid_total{reason=\"_other\"}"), extra + before);
   EXPECT_EQ(s.at("handoffd_events_invalid_total{reason=\"reason_0\"}"), 1);
 }
 
