@@ -3,6 +3,7 @@
 // by hand against the contract; regenerate with HANDOFFD_UPDATE_GOLDEN=1 only after checking.
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -157,6 +158,28 @@ TEST(ReplayGolden, LinesAreCutAsGetlineWouldAndKeepTheirOffsets) {
   EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\"", "\"oversized\""}), 1u);
   EXPECT_EQ(CountContaining(out.lines, {"\"failing_step\":\"s\"", "\"offset\":5"}), 1u);
   EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\""}), 2u);
+}
+
+// "handoffd replay ... > /dev/full" must not look like a complete replay.
+TEST(ReplayWriterTest, OutputThatCannotBeWrittenIsReported) {
+  std::FILE* full = std::fopen("/dev/full", "w");
+  ASSERT_NE(full, nullptr);
+  TopicsConfig topics;
+  {
+    ReplayWriter writer(topics, full);
+    OutputRecord record{};
+    record.role = TopicRole::kDecisions;
+    record.key = "r1";
+    record.value = "{}";
+    writer.Emit(record);
+    EXPECT_TRUE(writer.ok());  // buffered so far
+    EXPECT_FALSE(writer.Flush());
+    EXPECT_FALSE(writer.ok());
+    EXPECT_EQ(writer.error(), ENOSPC);
+    writer.Emit(record);
+    EXPECT_FALSE(writer.Flush());  // stays failed
+  }
+  std::fclose(full);
 }
 
 }  // namespace

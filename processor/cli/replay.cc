@@ -4,8 +4,10 @@
 #include <prometheus/text_serializer.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -70,12 +72,15 @@ void ReplayWriter::Emit(const OutputRecord& record) {
   if (buf_.size() >= kFlushBytes) Flush();
 }
 
-void ReplayWriter::Flush() {
-  if (!buf_.empty()) {
-    std::fwrite(buf_.data(), 1, buf_.size(), out_);
-    buf_.clear();
+bool ReplayWriter::Flush() {
+  errno = 0;
+  if (error_ == 0 && !buf_.empty() &&
+      std::fwrite(buf_.data(), 1, buf_.size(), out_) != buf_.size()) {
+    error_ = errno != 0 ? errno : EIO;
   }
-  std::fflush(out_);
+  buf_.clear();
+  if (error_ == 0 && std::fflush(out_) != 0) error_ = errno != 0 ? errno : EIO;
+  return error_ == 0;
 }
 
 ReplayStats Replay(const Config& config, std::istream& in, const ReplayOptions& options,
@@ -169,9 +174,17 @@ int ReplayCommand(const std::vector<std::string>& args) {
   std::ifstream file;
   std::istream* in = &std::cin;
   if (input != "-") {
+    // A directory opens, then reads as nothing: it would replay 0 events and exit 0.
+    std::error_code ec;
+    if (std::filesystem::is_directory(input, ec)) {
+      Log(LogLevel::kError, "replay: cannot open input",
+          {{"file", input}, {"error", "is a directory"}});
+      return 1;
+    }
     file.open(input, std::ios::binary);
     if (!file) {
-      Log(LogLevel::kError, "replay: cannot open input", {{"file", input}});
+      Log(LogLevel::kError, "replay: cannot open input",
+          {{"file", input}, {"error", std::strerror(errno)}});
       return 1;
     }
     in = &file;
@@ -186,10 +199,17 @@ int ReplayCommand(const std::vector<std::string>& args) {
 
   ReplayWriter writer(config.topics, stdout);
   ReplayStats stats = Replay(config, *in, options, metrics.get(), &writer);
+  if (!writer.ok()) {
+    // Output cut short (e.g. "> /dev/full"): a consumer of stdout must not take it as complete.
+    Log(LogLevel::kError, "replay: cannot write output",
+        {{"file", "stdout"}, {"error", std::strerror(writer.error())}});
+    return 1;
+  }
 
   if (metrics_out) {
     std::ofstream out(*metrics_out, std::ios::binary | std::ios::trunc);
     out << prometheus::TextSerializer().Serialize(registry->Collect());
+    out.flush();
     if (!out) {
       Log(LogLevel::kError, "replay: cannot write metrics", {{"file", *metrics_out}});
       return 1;

@@ -23,13 +23,19 @@ class ReplayWriter : public OutputSink {
   ~ReplayWriter() override;
 
   void Emit(const OutputRecord& record) override;
-  void Flush();
+  // Writes what is buffered and flushes `out`. Returns false when a write or the flush failed
+  // (disk full, closed pipe, ...); the failure sticks: ok() stays false and later records are
+  // dropped, since the output is incomplete anyway.
+  bool Flush();
+  bool ok() const { return error_ == 0; }
+  int error() const { return error_; }  // errno of the first failed write, 0 when none
   int64_t count(TopicRole role) const { return counts_[static_cast<size_t>(role)]; }
 
  private:
   const TopicsConfig& topics_;
   std::FILE* out_;
   std::string buf_;
+  int error_ = 0;
   int64_t counts_[kTopicRoleCount] = {};
 };
 
@@ -50,7 +56,8 @@ ReplayStats Replay(const Config& config, std::istream& in, const ReplayOptions& 
                    EngineObserver* observer, ReplayWriter* writer);
 
 // The command: `replay --config FILE [--set k=v ...] [--advance-to TS] [--metrics-out FILE]
-// [EVENTS.jsonl | -]`. Returns the exit code (0 ok, 2 usage or config error, 1 I/O error).
+// [EVENTS.jsonl | -]`. Returns the exit code (0 ok, 2 usage or config error, 1 I/O error: the
+// input cannot be opened or is a directory, stdout or --metrics-out cannot be written).
 int ReplayCommand(const std::vector<std::string>& args);
 
 // `check-config --config FILE [--set ...]`: 0 when valid, 2 with "file:line: key: what".

@@ -96,6 +96,22 @@ class ReplayCli(unittest.TestCase):
             self.assertIn("--set:kafka.properties.security.protocl:", r.stdout)
             self.assertNotIn("hunter", r.stdout + r.stderr)
 
+    def test_output_that_cannot_be_written_exits_1(self):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([ARGS.handoffd, "replay", "--config", self.catalog, self.refund],
+                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn('level=error msg="replay: cannot write output"', r.stderr)
+        self.assertNotIn('msg="replay finished"', r.stderr)
+
+    def test_input_that_is_a_directory_exits_1_as_a_missing_file_does(self):
+        r = run("replay", "--config", self.catalog, self.data)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("is a directory", r.stderr)
+        self.assertEqual(r.stdout, "")
+        r = run("replay", "--config", self.catalog, os.path.join(self.data, "no-such.jsonl"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+
     def test_bad_set_and_unknown_command_exit_2(self):
         self.assertEqual(run("replay", "--config", self.catalog, "--set", "nope.key=1",
                              self.refund).returncode, 2)
