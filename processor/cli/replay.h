@@ -60,7 +60,8 @@ ReplayStats Replay(const Config& config, std::istream& in, const ReplayOptions& 
 // input cannot be opened or is a directory, stdout or --metrics-out cannot be written).
 int ReplayCommand(const std::vector<std::string>& args);
 
-// `check-config --config FILE [--set ...]`: 0 when valid, 2 with "file:line: key: what".
+// `check-config --config FILE [--set ...]`: 0 when valid, 2 with "file:line: key: what" (or an
+// unexpected positional argument).
 int CheckConfigCommand(const std::vector<std::string>& args);
 
 }  // namespace handoffd

@@ -135,6 +135,10 @@ bool CheckCoPartitioned(const Config& config, const std::string& bootstrap, bool
 int RunCommand(const std::vector<std::string>& args) {
   return Guarded("run", [&] {
     CliArgs cli = ParseCliArgs(args, {"--config", "--instance"});
+    if (!cli.positional.empty()) {
+      throw CliError("unexpected argument \"" + cli.positional[0] +
+                     "\" (run takes --config FILE, --set and --instance only)");
+    }
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
     LogKafkaProperties(config);

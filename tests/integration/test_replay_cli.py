@@ -112,6 +112,17 @@ class ReplayCli(unittest.TestCase):
         r = run("replay", "--config", self.catalog, os.path.join(self.data, "no-such.jsonl"))
         self.assertEqual(r.returncode, 1, r.stderr)
 
+    def test_extra_arguments_are_refused_with_exit_2(self):
+        r = run("check-config", "--config", self.catalog, "other.yaml")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('unexpected argument \\"other.yaml\\"', r.stderr)
+        # Refused before any broker is looked for: without the check this would wait for
+        # 127.0.0.1:1 and exit 1.
+        r = run("run", "--config", self.catalog, "--set", "kafka.bootstrap_servers=127.0.0.1:1",
+                "other.yaml")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn('unexpected argument \\"other.yaml\\"', r.stderr)
+
     def test_bad_set_and_unknown_command_exit_2(self):
         self.assertEqual(run("replay", "--config", self.catalog, "--set", "nope.key=1",
                              self.refund).returncode, 2)
