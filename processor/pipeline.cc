@@ -76,6 +76,7 @@ void Pipeline::CheckRecordTime(const SourceRef& source) {
 std::vector<std::string> DeadLetterReasons() {
   std::vector<std::string> reasons = DecoderReasons();
   reasons.emplace_back(kStaleTimestamp);
+  reasons.emplace_back(kRetiredRun);
   return reasons;
 }
 

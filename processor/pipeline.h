@@ -22,7 +22,8 @@ inline constexpr std::string_view kStaleTimestamp = "stale_timestamp";
 inline constexpr std::string_view kRetiredRun = "retired_run";
 
 // Every reason Pipeline::Handle dead-letters a record with (the handoffd-error header and the
-// `reason` label of handoffd_events_invalid_total): DecoderReasons() and kStaleTimestamp.
+// `reason` label of handoffd_events_invalid_total): DecoderReasons(), kStaleTimestamp and
+// kRetiredRun.
 std::vector<std::string> DeadLetterReasons();
 
 class Pipeline {

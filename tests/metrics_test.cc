@@ -244,8 +244,9 @@ TEST_F(MetricsTest, EveryDeadLetterReasonStartsAtZero) {
     EXPECT_EQ(value, 0) << series;
   }
   EXPECT_EQ(reasons, DeadLetterReasons().size());
-  for (const char* reason : {"oversized", "invalid_json", "not_object", "missing_field:run_id",
-                             "wrong_type:confidence", "bad_timestamp", "stale_timestamp"}) {
+  for (const char* reason :
+       {"oversized", "invalid_json", "not_object", "missing_field:run_id", "wrong_type:confidence",
+        "bad_timestamp", "stale_timestamp", "retired_run"}) {
     EXPECT_EQ(s.count("handoffd_events_invalid_total{reason=\"" + std::string(reason) + "\"}"), 1u)
         << reason;
   }
