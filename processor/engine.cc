@@ -369,7 +369,8 @@ bool Engine::Impl::Process(const Event& ev, const SourceRef& source, OutputSink*
   }
   const uint64_t hash = Hash64(ev.run_id);
   uint32_t slot = FindRun(ev.run_id, hash);
-  if (slot == FlatIndex::kNotFound) slot = CreateRun(ev.run_id, hash);
+  const bool created = slot == FlatIndex::kNotFound;
+  if (created) slot = CreateRun(ev.run_id, hash);
   Run& run = runs_[slot];
   if (run.retired) return false;
   if (!ev.event_id.empty()) {
@@ -379,6 +380,11 @@ bool Engine::Impl::Process(const Event& ev, const SourceRef& source, OutputSink*
   }
   Touch(slot);
   ApplyEvent(slot, ev, source, sink);
+  // A run counts as started once, at its first event whatever its type (contract section 2: a
+  // run first seen through another event is created on the spot), under the workflow known
+  // after it: the exception rate divides by this, and runs whose run_started came late or never
+  // must not inflate it.
+  if (created) obs_->OnRunStarted(Label(run));
   FireDue(sink);
   return true;
 }
@@ -434,7 +440,6 @@ void Engine::Impl::ApplyEvent(uint32_t slot, const Event& ev, const SourceRef& s
       if (!run.started_seen) {
         run.started_seen = true;
         run.start_ts = ts;
-        obs_->OnRunStarted(Label(run));
       }
       break;
     case EventType::kStepSucceeded:

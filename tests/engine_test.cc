@@ -1071,8 +1071,8 @@ TEST_F(EngineTest, AResolveStampedAfterTheExpiryDoesNotStopIt) {
   Send(E(EventType::kStepFailed, "f", "r", At(10)).Step("s").Error("conflict"));  // P3
   const int64_t expires = At(10 + 259200);
   Send(Resolved("r", expires + 1000).By("dave"));  // watermark: 1 s before the expiry
-  EXPECT_EQ(AuditTrail(), (std::vector<std::string>{"r#1:emitted@1", "r#1:escalated@2",
-                                                    "r#1:escalated@3"}));
+  EXPECT_EQ(AuditTrail(),
+            (std::vector<std::string>{"r#1:emitted@1", "r#1:escalated@2", "r#1:escalated@3"}));
   Advance(expires + 5000);
   EXPECT_EQ(AuditTrail(), (std::vector<std::string>{"r#1:emitted@1", "r#1:escalated@2",
                                                     "r#1:escalated@3", "r#1:expired@3"}));
@@ -1186,6 +1186,17 @@ TEST_F(EngineTest, EventsOfARetiredRunAreRefusedNotANewRunReusingItsPacketIds) {
   EXPECT_EQ(engine().held_runs(), 0);
   EXPECT_TRUE(engine().Process(E(EventType::kHeartbeat, "new", "r", At(1111)).e, source, &sink_));
   EXPECT_EQ(engine().active_runs(), 1);
+}
+
+// The exception rate divides exceptions by runs started: a run first seen through another event
+// (contract section 2) must count too, once, under its workflow; a late run_started must not
+// count it again.
+TEST_F(EngineTest, ARunCountsAsStartedOnceAtItsFirstEventWhateverItsType) {
+  Send(E(EventType::kStepSucceeded, "a", "r", At(1)).Step("fetch").Workflow("refund-review"));
+  Send(E(EventType::kStepFailed, "b", "r", At(2)).Step("write").Error("not_found"));
+  Send(E(EventType::kRunStarted, "c", "r", At(0)).Workflow("refund-review"));  // late
+  Send(E(EventType::kHeartbeat, "d", "q", At(3)));                             // no workflow known
+  EXPECT_EQ(observer_.started, (std::vector<std::string>{"refund-review", "_other"}));
 }
 
 TEST_F(EngineTest, ObserverSeesActiveRunsAndOpenPackets) {
