@@ -2,6 +2,7 @@
 // contract section 10 (run, replay, check-config) and the operational ones (broker, generate,
 // topics, version).
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,13 +35,26 @@ constexpr const char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
-  handoffd::SetLogLevelFromEnv();
+  if (!handoffd::SetLogLevelFromEnv()) {
+    handoffd::Log(handoffd::LogLevel::kError, "bad environment",
+                  {{"key", "HANDOFFD_LOG_LEVEL"},
+                   {"value", std::getenv("HANDOFFD_LOG_LEVEL")},
+                   {"expected", "debug|info|warn|error"}});
+    return 2;
+  }
   if (argc < 2) {
     std::fputs(kUsage, stderr);
     return 2;
   }
   std::string_view cmd = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  // `handoffd run --help` and the like: the usage, not "unknown flag --help".
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  }
   if (cmd == "replay") return handoffd::ReplayCommand(args);
   if (cmd == "check-config") return handoffd::CheckConfigCommand(args);
   if (cmd == "run") return handoffd::RunCommand(args);

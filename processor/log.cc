@@ -46,14 +46,22 @@ void AppendValue(std::string* out, std::string_view v) {
 
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
-void SetLogLevelFromEnv() {
+bool SetLogLevelFromEnv() {
   const char* v = std::getenv("HANDOFFD_LOG_LEVEL");
-  if (v == nullptr) return;
+  if (v == nullptr) return true;
   std::string_view s(v);
-  if (s == "debug") SetLogLevel(LogLevel::kDebug);
-  if (s == "info") SetLogLevel(LogLevel::kInfo);
-  if (s == "warn") SetLogLevel(LogLevel::kWarn);
-  if (s == "error") SetLogLevel(LogLevel::kError);
+  if (s == "debug") {
+    SetLogLevel(LogLevel::kDebug);
+  } else if (s == "info") {
+    SetLogLevel(LogLevel::kInfo);
+  } else if (s == "warn") {
+    SetLogLevel(LogLevel::kWarn);
+  } else if (s == "error") {
+    SetLogLevel(LogLevel::kError);
+  } else {
+    return false;
+  }
+  return true;
 }
 
 bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(); }

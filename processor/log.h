@@ -18,7 +18,9 @@ enum class LogLevel : uint8_t { kDebug, kInfo, kWarn, kError };
 // Lines below this level are dropped. Default kInfo; HANDOFFD_LOG_LEVEL=debug|info|warn|error
 // in the environment sets it at start-up (see SetLogLevelFromEnv).
 void SetLogLevel(LogLevel level);
-void SetLogLevelFromEnv();
+// Returns false, changing nothing, when HANDOFFD_LOG_LEVEL is set to anything else (a typo such
+// as "warning" must not leave an operator reading info lines they asked to drop, or the reverse).
+bool SetLogLevelFromEnv();
 bool LogEnabled(LogLevel level);
 
 using LogField = std::pair<std::string_view, std::string>;

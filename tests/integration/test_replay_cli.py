@@ -123,6 +123,21 @@ class ReplayCli(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn('unexpected argument \\"other.yaml\\"', r.stderr)
 
+    def test_help_after_any_command_prints_the_usage(self):
+        for cmd in ("run", "replay", "check-config", "broker", "generate", "topics"):
+            r = run(cmd, "--help")
+            self.assertEqual(r.returncode, 0, cmd + ": " + r.stderr)
+            self.assertIn("usage: handoffd <command>", r.stdout, cmd)
+
+    def test_an_unknown_log_level_fails_at_start(self):
+        env = dict(os.environ, HANDOFFD_LOG_LEVEL="warning")
+        r = subprocess.run([ARGS.handoffd, "replay", "--config", self.catalog, self.refund],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn('key=HANDOFFD_LOG_LEVEL value=warning expected=debug|info|warn|error',
+                      r.stderr)
+
     def test_bad_set_and_unknown_command_exit_2(self):
         self.assertEqual(run("replay", "--config", self.catalog, "--set", "nope.key=1",
                              self.refund).returncode, 2)
