@@ -4,6 +4,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #if defined(__SSE2__)
@@ -927,6 +928,14 @@ class Validator {
     *out = f_.Get(f).d;
     return true;
   }
+  // A money amount that a run sums (cost_usd): negative or non-finite has no meaning there and
+  // would make the run's total, and the packets that carry it, negative. wrong_type like a
+  // confidence outside 0..1.
+  bool OptionalNonNegative(Field f, std::optional<double>* out) {
+    if (!OptionalNumber(f, out)) return false;
+    if (*out && !(**out >= 0 && **out <= std::numeric_limits<double>::max())) return WrongType(f);
+    return true;
+  }
   bool OptionalCount(Field f, std::optional<int64_t>* out) {
     if (!f_.Has(f)) return true;
     if (f_.Get(f).kind != Kind::kInt || f_.Get(f).i < 0) return WrongType(f);
@@ -1023,7 +1032,7 @@ class Validator {
         return OptionalString(kStep, &e.step) && RequiredString(kTool, &e.tool) &&
                OptionalEnum(kStatus, &ParseToolStatus, &e.tool_status) &&
                OptionalEnum(kSideEffect, &ParseSideEffect, &e.side_effect) &&
-               OptionalNumber(kCostUsd, &e.cost_usd) && OptionalCount(kTokens, &e.tokens) &&
+               OptionalNonNegative(kCostUsd, &e.cost_usd) && OptionalCount(kTokens, &e.tokens) &&
                OptionalCount(kDurationMs, &e.duration_ms);
       case EventType::kDecision: {
         if (!OptionalString(kStep, &e.step)) return false;
@@ -1075,7 +1084,7 @@ class Validator {
                               OptionalCount(kBlastRadiusJobs, &e.blast_radius_jobs))) &&
            (e.type == EventType::kRunStarted || Owner()) &&
            OptionalRaw(kAttrs, Kind::kObject, &e.attrs_json) &&
-           (e.cost_usd || OptionalNumber(kCostUsd, &e.cost_usd));
+           (e.cost_usd || OptionalNonNegative(kCostUsd, &e.cost_usd));
   }
 
  private:

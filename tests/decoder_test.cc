@@ -409,6 +409,20 @@ TEST_F(DecoderTest, ToolCallFields) {
   EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","duration_ms":-1)")), "wrong_type:duration_ms");
 }
 
+// cost_usd adds to the run's total, which packets carry as a non-negative number (packet
+// schema: minimum 0): a negative cost is refused like a confidence outside 0..1.
+TEST_F(DecoderTest, NegativeCostUsdIsWrongTypeOnEveryEvent) {
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","cost_usd":-5.5)")), "wrong_type:cost_usd");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("cost_usd":-0.01)")), "wrong_type:cost_usd");
+  EXPECT_EQ(Reason(Ev("step_failed", R"("step":"s","error":{"code":"c"},"cost_usd":-1)")),
+            "wrong_type:cost_usd");
+  EXPECT_DOUBLE_EQ(*Ok(Ev("tool_call", R"("tool":"t","cost_usd":0)")).cost_usd, 0.0);
+  EXPECT_DOUBLE_EQ(*Ok(Ev("heartbeat", R"("cost_usd":0.001)")).cost_usd, 0.001);
+  // The envelope was fine: the event still moves the watermark.
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("cost_usd":-1)")), "wrong_type:cost_usd");
+  EXPECT_TRUE(decoder_.envelope_valid());
+}
+
 TEST_F(DecoderTest, DecisionFieldsAndConfidenceRange) {
   const Event& e = Ok(Ev("decision", R"("step":"approve","confidence":0.7,"action":"refund",)"
                                      R"("risk":"external","amount":1250.5)"));

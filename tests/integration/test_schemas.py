@@ -153,6 +153,26 @@ def synthetic_stream(seed=7, runs=800):
     return lines, ts(t + timedelta(hours=5))
 
 
+def edge_lines():
+    """Values at the edges of the input schema, each where the decoder and the schema must agree
+    (checked like the samples), inside runs whose packets must still validate."""
+    t = 'ts":"2026-07-01T00:00:0'
+    head = '{"event_id":"%s","run_id":"%s","type":"%s","%s%dZ"'
+    lines = []
+
+    def run(run_id, *events):
+        for n, (type_, fields) in enumerate(events):
+            line = head % (f"{run_id}-{n}", run_id, type_, t, n)
+            lines.append(line + ("," + fields if fields else "") + "}")
+
+    failure = ("step_failed", '"step":"s","error":{"code":"weird_error"}')
+    started = ("run_started", '"workflow_id":"adhoc"')
+    # A negative cost must not reach a packet's run total (packet schema: minimum 0).
+    run("edge-cost", started, ("tool_call", '"tool":"llm","cost_usd":-5.5'),
+        ("heartbeat", '"cost_usd":-0.5'), ("tool_call", '"tool":"llm","cost_usd":0.25'), failure)
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--handoffd", required=True)
@@ -218,6 +238,14 @@ def main():
         n = check_inputs(name, lines, outputs)
         c = check_outputs(name, outputs)
         print(f"{name}: {n} input lines, {c['packets']} packets, {c['audit']} audit records")
+
+    lines = edge_lines()
+    outputs = replay(args.handoffd, config, lines)
+    n = check_inputs("edge", lines, outputs)
+    c = check_outputs("edge", outputs)
+    print(f"edge: {n} input lines, {c['packets']} packets, {c['audit']} audit records")
+    if c["packets"] == 0:
+        failures.append("edge: no packets, so the values that reached them went unchecked")
 
     lines, advance_to = synthetic_stream()
     outputs = replay(args.handoffd, config, lines, advance_to=advance_to)
