@@ -123,7 +123,9 @@ constexpr std::string_view kFieldNames[kFieldCount] = {
 };
 
 // The JSON kind of a field's value. Null is recorded as absent (contract: null = absent).
-enum class Kind : uint8_t { kString, kInt, kBigInt, kDouble, kBool, kObject, kArray };
+// kBigInt: an integer literal outside int64 (d holds its nearest double); kHugeNumber: a valid
+// JSON number beyond the double range (1e400), which no field accepts.
+enum class Kind : uint8_t { kString, kInt, kBigInt, kDouble, kHugeNumber, kBool, kObject, kArray };
 
 // Plain data so that a Fields on the stack costs nothing to create: only slots whose presence
 // bit is set are ever read.
@@ -432,6 +434,48 @@ simdjson::error_code ReadKey(od::field& field, std::string_view* out) {
   return field.unescaped_key().get(*out);
 }
 
+// Whether `t` (a number's token, trailing whitespace allowed) is a JSON number (RFC 8259
+// section 6): simdjson's get_number() fails alike on "1.e5" and on valid numbers it cannot hold.
+bool IsJsonNumber(std::string_view t) {
+  while (!t.empty() && IsJsonSpace(t.back())) t.remove_suffix(1);
+  size_t i = 0;
+  auto digits = [&] {
+    size_t start = i;
+    while (i < t.size() && static_cast<unsigned>(t[i] - '0') <= 9) ++i;
+    return i > start;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < t.size() && t[i] == '.' && (++i, !digits())) return false;
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+// After get_number() failed on `v` with `error`: a valid JSON number simdjson cannot hold (an
+// integer outside [-2^63, 2^64), a value beyond the double range) is a value, not invalid_json.
+// Returns `error` when the token is malformed; else SUCCESS with *kind kBigInt (integer
+// literals, *d the nearest double), kDouble (*d) or kHugeNumber.
+simdjson::error_code ReadOutOfRangeNumber(od::value& v, simdjson::error_code error, Kind* kind,
+                                          double* d) {
+  std::string_view token = v.raw_json_token();
+  if (!IsJsonNumber(token)) return error;
+  bool integer = token.find_first_of(".eE") == std::string_view::npos;
+  if (v.get_double().get(*d)) {
+    *kind = Kind::kHugeNumber;
+  } else {
+    *kind = integer ? Kind::kBigInt : Kind::kDouble;
+  }
+  return simdjson::SUCCESS;
+}
+
 // How deep containers may nest, the root object being level 1. ondemand keeps no depth limit of
 // its own in release builds (it asserts in debug ones), and SkipValue recurses once per level: a
 // record of a million '[' must be refused, not overflow the stack. Deeper events are invalid_json.
@@ -469,8 +513,15 @@ simdjson::error_code SkipValue(od::value v, int depth) {
       }
       return simdjson::SUCCESS;
     }
-    case od::json_type::number:
-      return v.get_number().error();
+    case od::json_type::number: {
+      simdjson::error_code e = v.get_number().error();
+      if (e) {
+        Kind kind;
+        double d;
+        return ReadOutOfRangeNumber(v, e, &kind, &d);
+      }
+      return simdjson::SUCCESS;
+    }
     case od::json_type::string: {
       std::string_view unused;
       return ReadString(v, &unused);
@@ -521,7 +572,13 @@ class FirstPass {
       }
       case od::json_type::number: {
         od::number n;
-        if (auto e = v.get_number().get(n)) return e;
+        if (auto e = v.get_number().get(n)) {  // rare: out of range, or not a number at all
+          Kind kind;
+          double d = 0;
+          if ((e = ReadOutOfRangeNumber(v, e, &kind, &d))) return e;
+          fields_->Set(f, kind).d = d;
+          return simdjson::SUCCESS;
+        }
         switch (n.get_number_type()) {
           case od::number_type::signed_integer: {
             Slot& s = fields_->Set(f, Kind::kInt);
@@ -1121,6 +1178,8 @@ std::string_view SimdjsonPass(od::parser* parser, std::string_view bytes, size_t
       }
       case od::json_type::number:
         e = doc.get_number().error();
+        // A valid number simdjson cannot hold is still well-formed JSON: not_object.
+        if (e && IsJsonNumber(bytes.substr(bytes.find_first_not_of(" \t\n\r")))) return kNotObject;
         break;
       case od::json_type::string:
         e = doc.get_string().error();

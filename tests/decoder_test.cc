@@ -423,6 +423,52 @@ TEST_F(DecoderTest, NegativeCostUsdIsWrongTypeOnEveryEvent) {
   EXPECT_TRUE(decoder_.envelope_valid());
 }
 
+// Valid JSON numbers that simdjson cannot hold (integers outside [-2^63, 2^64), values beyond
+// the double range) are JSON all the same: never invalid_json. Number fields take a big integer
+// as the nearest double; integer fields and ts cannot hold it; unknown fields ignore it.
+TEST_F(DecoderTest, NumbersOutsideTheSixtyFourBitRangeAreValuesNotInvalidJson) {
+  const Event& big = Ok(Ev("decision", R"("confidence":0.5,"amount":99999999999999999999)"));
+  EXPECT_DOUBLE_EQ(*big.amount, 1e20);
+  EXPECT_DOUBLE_EQ(*Ok(Ev("heartbeat", R"("cost_usd":99999999999999999999)")).cost_usd, 1e20);
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","tokens":99999999999999999999)")),
+            "wrong_type:tokens");
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","duration_ms":-99999999999999999999)")),
+            "wrong_type:duration_ms");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("blast_radius":{"users":9223372036854775808})")),
+            "wrong_type:blast_radius.users");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("blast_radius":{"jobs":-9223372036854775809})")),
+            "wrong_type:blast_radius.jobs");
+  EXPECT_EQ(
+      Ok(Ev("heartbeat", R"("blast_radius":{"users":9223372036854775807})")).blast_radius_users,
+      INT64_MAX);
+  for (const char* ts : {"99999999999999999999", "-99999999999999999999", "1e400"}) {
+    EXPECT_EQ(
+        Reason(std::string(R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":)") + ts + "}"),
+        "bad_timestamp")
+        << ts;
+  }
+  // Beyond the double range: no field can hold it.
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":0.5,"amount":1e400)")), "wrong_type:amount");
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":-1e400)")), "wrong_type:confidence");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("cost_usd":1e400)")), "wrong_type:cost_usd");
+  // Where nobody reads the number, it does not matter; passed-through JSON keeps its bytes.
+  for (const char* n : {"99999999999999999999", "-99999999999999999999", "18446744073709551616",
+                        "1e400", "-1E+999", "123456789012345678901234567890e300"}) {
+    EXPECT_EQ(Reason(Ev("heartbeat", std::string(R"("zz":)") + n)), "") << n;
+    EXPECT_EQ(Reason(Ev("heartbeat", std::string(R"("zz":{"a":[)") + n + "]}")), "") << n;
+    EXPECT_EQ(Ok(Ev("heartbeat", std::string(R"("attrs":{"n":)") + n + "}")).attrs_json,
+              std::string(R"({"n":)") + n + "}");
+    EXPECT_EQ(Reason(n), "not_object") << n;
+  }
+  // Malformed numbers stay invalid_json, read or not.
+  for (const char* n : {"01", "1.", "-", "1e", "1e+", "--1", "1.e5", "99999999999999999999x"}) {
+    EXPECT_EQ(Reason(Ev("heartbeat", std::string(R"("zz":)") + n)), "invalid_json") << n;
+    EXPECT_EQ(Reason(Ev("tool_call", std::string(R"("tool":"t","tokens":)") + n)), "invalid_json")
+        << n;
+  }
+  EXPECT_EQ(Reason("99999999999999999999 1"), "invalid_json");
+}
+
 TEST_F(DecoderTest, DecisionFieldsAndConfidenceRange) {
   const Event& e = Ok(Ev("decision", R"("step":"approve","confidence":0.7,"action":"refund",)"
                                      R"("risk":"external","amount":1250.5)"));
@@ -759,7 +805,19 @@ TEST_F(DecoderTest, FastPathNumbersReadAsWithSimdjsonAlone) {
                                             "0.1e1",
                                             "1.5x",
                                             "12,",
-                                            "0x10"};
+                                            "0x10",
+                                            "9223372036854775807",
+                                            "9223372036854775808",
+                                            "99999999999999999999",
+                                            "-99999999999999999999",
+                                            "1e400",
+                                            "-1e400",
+                                            "1e-400",
+                                            "12.0",
+                                            "-12.0",
+                                            "1e3",
+                                            "9223372036854775807.0",
+                                            "0.12345678901234567890123"};
   Decoder fast(1 << 20);
   Decoder reference(1 << 20, /*fast_path=*/false);
   for (const std::string& n : numbers) {

@@ -156,13 +156,12 @@ def synthetic_stream(seed=7, runs=800):
 def edge_lines():
     """Values at the edges of the input schema, each where the decoder and the schema must agree
     (checked like the samples), inside runs whose packets must still validate."""
-    t = 'ts":"2026-07-01T00:00:0'
-    head = '{"event_id":"%s","run_id":"%s","type":"%s","%s%dZ"'
+    head = '{"event_id":"%s","run_id":"%s","type":"%s","ts":"2026-07-01T00:00:%02dZ"'
     lines = []
 
     def run(run_id, *events):
         for n, (type_, fields) in enumerate(events):
-            line = head % (f"{run_id}-{n}", run_id, type_, t, n)
+            line = head % (f"{run_id}-{n}", run_id, type_, n)
             lines.append(line + ("," + fields if fields else "") + "}")
 
     failure = ("step_failed", '"step":"s","error":{"code":"weird_error"}')
@@ -170,6 +169,18 @@ def edge_lines():
     # A negative cost must not reach a packet's run total (packet schema: minimum 0).
     run("edge-cost", started, ("tool_call", '"tool":"llm","cost_usd":-5.5'),
         ("heartbeat", '"cost_usd":-0.5'), ("tool_call", '"tool":"llm","cost_usd":0.25'), failure)
+    # Valid JSON numbers outside the 64-bit range: values, never invalid_json.
+    big = "99999999999999999999"
+    run("edge-big", started, ("decision", f'"confidence":0.99,"amount":{big}'),
+        ("tool_call", f'"tool":"llm","tokens":{big}'),
+        ("tool_call", '"tool":"llm","duration_ms":-9223372036854775809'),
+        ("heartbeat", '"blast_radius":{"users":9223372036854775808}'),
+        ("heartbeat", '"blast_radius":{"users":9223372036854775807}'),
+        ("heartbeat", f'"cost_usd":{big}'), ("heartbeat", '"cost_usd":1e400'),
+        ("decision", '"confidence":0.99,"amount":-1e400'),
+        ("heartbeat", f'"unknown":{big},"attrs":{{"n":-{big},"m":1e400}}'), failure)
+    lines += ['{"event_id":"b1","run_id":"edge-big","type":"heartbeat","ts":%s}' % ts
+              for ts in (big, "-" + big, "1e400", "253402300800000", "-62167219200001")]
     return lines
 
 
