@@ -469,6 +469,25 @@ TEST_F(DecoderTest, NumbersOutsideTheSixtyFourBitRangeAreValuesNotInvalidJson) {
   EXPECT_EQ(Reason("99999999999999999999 1"), "invalid_json");
 }
 
+// More than 19 significant digits take simdjson's slow path, whose get_number() returned 0:
+// a confidence of 0.95000000000000000001 read as 0 and opened a low-confidence incident.
+TEST_F(DecoderTest, DecimalsWithManyDigitsReadAsTheirValue) {
+  EXPECT_DOUBLE_EQ(Ok(Ev("decision", R"("confidence":0.95000000000000000001)")).confidence, 0.95);
+  EXPECT_DOUBLE_EQ(Ok(Ev("decision", R"("confidence":-0.0,"amount":1234.5678901234567890123)"))
+                       .amount.value_or(0),
+                   1234.5678901234567);
+  EXPECT_DOUBLE_EQ(*Ok(Ev("heartbeat", R"("cost_usd":0.12345678901234567890123)")).cost_usd,
+                   0.12345678901234568);
+  EXPECT_DOUBLE_EQ(
+      *Ok(Ev("heartbeat", R"("cost_usd":123456789012345678901234567890.5  )")).cost_usd,
+      1.2345678901234568e29);
+  // The nearest double: 1.00000000000000000001 is 1, and 1e-400 is 0.
+  EXPECT_DOUBLE_EQ(Ok(Ev("decision", R"("confidence":1.00000000000000000001)")).confidence, 1.0);
+  EXPECT_EQ(Ok(Ev("decision", R"("confidence":0.00000000000000000000001e-400)")).confidence, 0.0);
+  EXPECT_EQ(Reason(Ev("decision", R"("confidence":1.0000000000000000000001e1)")),
+            "wrong_type:confidence");
+}
+
 TEST_F(DecoderTest, DecisionFieldsAndConfidenceRange) {
   const Event& e = Ok(Ev("decision", R"("step":"approve","confidence":0.7,"action":"refund",)"
                                      R"("risk":"external","amount":1250.5)"));
