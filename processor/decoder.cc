@@ -986,6 +986,17 @@ bool ParseTimestamp(std::string_view t, Decoder::HourCache* cache, int64_t* out_
   return true;
 }
 
+// A double with an exact integer value within int64 (12.0, 1e3) into *out: JSON Schema 2020-12
+// counts it as an integer, so integer fields take it. 12.5, 2^63 and beyond do not fit.
+bool IntegralDouble(const Slot& s, int64_t* out) {
+  constexpr double kTwoTo63 = 9223372036854775808.0;
+  if (s.kind != Kind::kDouble || !(s.d >= -kTwoTo63 && s.d < kTwoTo63) || s.d != std::trunc(s.d)) {
+    return false;
+  }
+  *out = static_cast<int64_t>(s.d);
+  return true;
+}
+
 // Validates the slots against the contract, in the order of section 11, and fills the Event.
 // Each Check* returns false after recording the first failure.
 class Validator {
@@ -1041,8 +1052,10 @@ class Validator {
   }
   bool OptionalCount(Field f, std::optional<int64_t>* out) {
     if (!f_.Has(f)) return true;
-    if (f_.Get(f).kind != Kind::kInt || f_.Get(f).i < 0) return WrongType(f);
-    *out = f_.Get(f).i;
+    const Slot& s = f_.Get(f);
+    int64_t v = s.i;
+    if ((s.kind != Kind::kInt && !IntegralDouble(s, &v)) || v < 0) return WrongType(f);
+    *out = v;
     return true;
   }
   bool OptionalRaw(Field f, Kind kind, std::optional<std::string_view>* out) {
@@ -1082,10 +1095,12 @@ class Validator {
     bool ok = false;
     if (s.kind == Kind::kString) {
       ok = ParseTimestamp(s.text(), hours_, &out_->ts_ms);
-    } else if (s.kind == Kind::kInt && s.i >= kMinRfc3339Ms && s.i <= kMaxRfc3339Ms) {
+    } else {
       // Integer times are limited to what FormatRfc3339Ms can spell on output.
-      out_->ts_ms = s.i;
-      ok = true;
+      int64_t ms = s.i;
+      ok = (s.kind == Kind::kInt || IntegralDouble(s, &ms)) && ms >= kMinRfc3339Ms &&
+           ms <= kMaxRfc3339Ms;
+      if (ok) out_->ts_ms = ms;
     }
     if (!ok) failure_ = kBadTimestamp;
     return ok;

@@ -488,6 +488,30 @@ TEST_F(DecoderTest, DecimalsWithManyDigitsReadAsTheirValue) {
             "wrong_type:confidence");
 }
 
+// JSON Schema 2020-12 (and the topics/ schema) count 12.0 as an integer: so do integer fields.
+TEST_F(DecoderTest, IntegerValuedDoublesAreIntegers) {
+  const Event& e = Ok(Ev("tool_call", R"("tool":"t","tokens":5.0,"duration_ms":1e3,)"
+                                      R"("blast_radius":{"users":12.0,"jobs":-0.0})"));
+  EXPECT_EQ(e.tokens, 5);
+  EXPECT_EQ(e.duration_ms, 1000);
+  EXPECT_EQ(e.blast_radius_users, 12);
+  EXPECT_EQ(e.blast_radius_jobs, 0);
+  // The largest double below 2^63 fits int64; 2^63 itself does not.
+  EXPECT_EQ(Ok(Ev("tool_call", R"("tool":"t","tokens":9.2233720368547748e18)")).tokens,
+            int64_t{9223372036854774784});
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","tokens":9223372036854775807.0)")),
+            "wrong_type:tokens");
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("blast_radius":{"users":12.5})")),
+            "wrong_type:blast_radius.users");
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","tokens":-1.0)")), "wrong_type:tokens");
+  EXPECT_EQ(Reason(Ev("tool_call", R"("tool":"t","duration_ms":1e-3)")), "wrong_type:duration_ms");
+  const std::string heartbeat = R"({"event_id":"e","run_id":"r","type":"heartbeat","ts":)";
+  EXPECT_EQ(Ok(heartbeat + "1795226400000.0}").ts_ms, kTsMs);
+  EXPECT_EQ(Ok(heartbeat + "1.7952264e12}").ts_ms, kTsMs);
+  EXPECT_EQ(Reason(heartbeat + "1795226400000.5}"), "bad_timestamp");
+  EXPECT_EQ(Reason(heartbeat + "2.6e14}"), "bad_timestamp");  // past year 9999
+}
+
 TEST_F(DecoderTest, DecisionFieldsAndConfidenceRange) {
   const Event& e = Ok(Ev("decision", R"("step":"approve","confidence":0.7,"action":"refund",)"
                                      R"("risk":"external","amount":1250.5)"));

@@ -181,6 +181,13 @@ def edge_lines():
         ("heartbeat", f'"unknown":{big},"attrs":{{"n":-{big},"m":1e400}}'), failure)
     lines += ['{"event_id":"b1","run_id":"edge-big","type":"heartbeat","ts":%s}' % ts
               for ts in (big, "-" + big, "1e400", "253402300800000", "-62167219200001")]
+    # JSON Schema counts 12.0 as an integer: so does the decoder; 12.5 is no integer.
+    run("edge-int", started, ("tool_call", '"tool":"llm","tokens":5.0,"duration_ms":1e3'),
+        ("heartbeat", '"blast_radius":{"users":12.0,"jobs":-0.0}'),
+        ("heartbeat", '"blast_radius":{"users":12.5}'),
+        ("tool_call", '"tool":"llm","tokens":9223372036854775807.0'), failure)
+    lines += ['{"event_id":"i%d","run_id":"edge-int","type":"heartbeat","ts":%s}' % (n, ts)
+              for n, ts in enumerate(("1782864000000.0", "1.782864001e12", "1782864000000.5"))]
     return lines
 
 
