@@ -188,6 +188,15 @@ def edge_lines():
         ("tool_call", '"tool":"llm","tokens":9223372036854775807.0'), failure)
     lines += ['{"event_id":"i%d","run_id":"edge-int","type":"heartbeat","ts":%s}' % (n, ts)
               for n, ts in enumerate(("1782864000000.0", "1.782864001e12", "1782864000000.5"))]
+    # RFC 3339 section 5.6 allows a space for the T; the decoder and both schemas take it.
+    lines += ['{"event_id":"t1","run_id":"edge-int","type":"heartbeat",'
+              '"ts":"2026-07-01 00:01:00Z"}',
+              '{"event_id":"t2","run_id":"edge-int","type":"heartbeat",'
+              '"ts":"2026-07-01t00:01:01.5+02:00"}',
+              '{"event_id":"t3","run_id":"edge-int","type":"heartbeat",'
+              '"ts":"2026-07-01_00:01:02Z"}',
+              '{"type":"handoff_acknowledged","run_id":"edge-int","ts":"2026-07-01 00:01:03Z"}',
+              '{"type":"handoff_resolved","run_id":"edge-int","ts":99999999999999999999}']
     return lines
 
 
