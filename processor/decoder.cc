@@ -133,7 +133,7 @@ enum class Kind : uint8_t { kString, kInt, kBigInt, kDouble, kHugeNumber, kBool,
 // bit is set are ever read.
 struct Slot {
   Kind kind;
-  bool b;             // kBool
+  bool b;             // kBool: the value; kObject/kArray: the shape is right (see ReadShaped)
   uint32_t text_len;  // kString: the unescaped value; kObject/kArray: the raw JSON text
   const char* text_ptr;
   int64_t i;  // kInt
@@ -666,6 +666,7 @@ class FirstPass {
   simdjson::error_code ReadContainer(Field f, od::json_type t, od::value v, int depth) {
     const char* start = v.raw_json_token().data();
     bool has_children = f == kOwner || f == kBlastRadius || f == kError;
+    bool shape_ok = true;
     if (t == od::json_type::object && has_children) {
       od::object obj;
       if (auto e = v.get_object().get(obj)) return e;
@@ -681,6 +682,9 @@ class FirstPass {
           if (auto e = Read(sub, field.value(), depth + 1)) return e;
         }
       }
+    } else if ((f == kOptions && t == od::json_type::array) ||
+               (f == kEvidence && t == od::json_type::object)) {
+      if (auto e = ReadShaped(f, v, depth, &shape_ok)) return e;
     } else if (auto e = SkipValue(v, depth)) {
       return e;
     }
@@ -691,6 +695,69 @@ class FirstPass {
     while (end > start && IsJsonSpace(end[-1])) --end;
     Slot& s = fields_->Set(f, t == od::json_type::object ? Kind::kObject : Kind::kArray);
     s.set_text(std::string_view(start, static_cast<size_t>(end - start)));
+    s.b = shape_ok;
+    return simdjson::SUCCESS;
+  }
+
+  // Checks (and consumes) `options` [{"label": string, "risk": string}, ...] or `evidence`
+  // {name: path string}, the shapes of contract section 2, which packets pass through: *ok
+  // false for an item that is not an object, a label or risk that is neither string nor null
+  // (the last occurrence in an item counts), or an evidence value that is not a string.
+  simdjson::error_code ReadShaped(Field f, od::value v, int depth, bool* ok) {
+    if (depth > kMaxNesting) return simdjson::DEPTH_ERROR;
+    auto is = [](od::value& x, od::json_type a, od::json_type b, bool* out) {
+      od::json_type t;
+      if (auto e = x.type().get(t)) return e;
+      *out = t == a || t == b;
+      return simdjson::SUCCESS;
+    };
+    if (f == kEvidence) {
+      od::object obj;
+      if (auto e = v.get_object().get(obj)) return e;
+      for (auto fr : obj) {
+        od::field field;
+        std::string_view key;
+        bool string = false;
+        if (auto e = std::move(fr).get(field)) return e;
+        if (auto e = ReadKey(field, &key)) return e;
+        od::value value = field.value();
+        if (auto e = is(value, od::json_type::string, od::json_type::string, &string)) return e;
+        *ok = *ok && string;
+        if (auto e = SkipValue(value, depth + 1)) return e;
+      }
+      return simdjson::SUCCESS;
+    }
+    od::array arr;
+    if (auto e = v.get_array().get(arr)) return e;
+    for (auto el : arr) {
+      od::value item;
+      bool object = false;
+      if (auto e = std::move(el).get(item)) return e;
+      if (auto e = is(item, od::json_type::object, od::json_type::object, &object)) return e;
+      if (!object || depth + 1 > kMaxNesting) {
+        *ok = *ok && object;
+        if (auto e = SkipValue(item, depth + 1)) return e;
+        continue;
+      }
+      od::object obj;
+      if (auto e = item.get_object().get(obj)) return e;
+      bool label_ok = true;
+      bool risk_ok = true;
+      for (auto fr : obj) {
+        od::field field;
+        std::string_view key;
+        if (auto e = std::move(fr).get(field)) return e;
+        if (auto e = ReadKey(field, &key)) return e;
+        od::value value = field.value();
+        if (key == "label" || key == "risk") {
+          bool text = false;
+          if (auto e = is(value, od::json_type::string, od::json_type::null, &text)) return e;
+          (key == "label" ? label_ok : risk_ok) = text;
+        }
+        if (auto e = SkipValue(value, depth + 2)) return e;
+      }
+      *ok = *ok && label_ok && risk_ok;
+    }
     return simdjson::SUCCESS;
   }
 
@@ -890,13 +957,16 @@ class FastScan {
   }
 
   // An object or array; a field's slot gets its raw text, and the subfields of owner,
-  // blast_radius and error their own slots.
-  bool Container(Field f, int depth) {
+  // blast_radius and error their own slots. `options` and `evidence` of the wrong shape (see
+  // FirstPass::ReadShaped) go to simdjson, which records it; `option_item`: an item of options.
+  bool Container(Field f, int depth, bool option_item = false) {
     if (depth >= kMaxDepth) return false;
     const char* start = p_;
     const bool object = *p_ == '{';
     const char close = object ? '}' : ']';
     const bool has_children = object && (f == kOwner || f == kBlastRadius || f == kError);
+    const bool objects_only = !object && f == kOptions;
+    const bool strings_only = object && f == kEvidence;
     ++p_;
     SkipSpace();
     if (!Consume(close)) {
@@ -907,7 +977,13 @@ class FastScan {
           SkipSpace();
           if (!Consume(':')) return false;
           SkipSpace();
+          if (strings_only && !Peek('"')) return false;
+          if (option_item && (key == "label" || key == "risk") && !Peek('"') && !Peek('n')) {
+            return false;
+          }
           if (!Value(has_children ? SubField(f, key) : kNoField, depth + 1)) return false;
+        } else if (objects_only) {
+          if (!Peek('{') || !Container(kNoField, depth + 1, /*option_item=*/true)) return false;
         } else if (!Value(kNoField, depth + 1)) {
           return false;
         }
@@ -921,8 +997,9 @@ class FastScan {
       }
     }
     if (f != kNoField) {
-      fields_->Set(f, object ? Kind::kObject : Kind::kArray)
-          .set_text(std::string_view(start, static_cast<size_t>(p_ - start)));
+      Slot& s = fields_->Set(f, object ? Kind::kObject : Kind::kArray);
+      s.set_text(std::string_view(start, static_cast<size_t>(p_ - start)));
+      s.b = true;  // a wrong shape never gets here
     }
     return true;
   }
@@ -1060,7 +1137,7 @@ class Validator {
   }
   bool OptionalRaw(Field f, Kind kind, std::optional<std::string_view>* out) {
     if (!f_.Has(f)) return true;
-    if (f_.Get(f).kind != kind) return WrongType(f);
+    if (f_.Get(f).kind != kind || !f_.Get(f).b) return WrongType(f);
     *out = f_.Get(f).text();
     return true;
   }

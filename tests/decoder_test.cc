@@ -550,6 +550,40 @@ TEST_F(DecoderTest, HandoffRequestedFieldsKeepRawOptionsAndEvidence) {
             "wrong_type:evidence");
 }
 
+// Contract section 2: options [{label, risk}], evidence {name: path}; packets copy them as
+// they came, so a wrong shape would reach the decision's owner.
+TEST_F(DecoderTest, OptionsMustBeObjectsAndEvidenceValuesStrings) {
+  auto request = [](std::string_view fields) {
+    return Ev("handoff_requested", std::string(R"("reason":"r",)") + std::string(fields));
+  };
+  for (const char* options : {"[1]", R"([{"label":"a"},"b"])", "[[]]", "[null]", R"([{"label":1}])",
+                              R"([{"risk":{"level":"high"}}])", R"([{"label":"a","risk":true}])",
+                              R"([{"label":"a"},{"label":[]}])", R"([{"label":"a","label":2}])"}) {
+    EXPECT_EQ(Reason(request(std::string(R"("options":)") + options)), "wrong_type:options")
+        << options;
+  }
+  for (const char* evidence : {R"({"a":1})", R"({"a":"p","b":{"c":"d"}})", R"({"a":null})",
+                               R"({"a":["p"]})", R"({"a":"p","a":false})"}) {
+    EXPECT_EQ(Reason(request(std::string(R"("evidence":)") + evidence)), "wrong_type:evidence")
+        << evidence;
+  }
+  // Valid shapes pass through byte for byte, whitespace, escapes, other keys and all.
+  const std::string options =
+      R"([ {"label":"ship","risk":null,"cost":[1,{"x":2}]} , {"lab\u0065l":"h\u00e9"}, {} ])";
+  const std::string evidence = R"({ "log" : "s3://b/l.txt", "n\u00e4me":"p\"q" })";
+  const Event& e = Ok(request(R"("options":)" + options + R"(,"evidence":)" + evidence));
+  EXPECT_EQ(e.options_json, options);
+  EXPECT_EQ(e.evidence_json, evidence);
+  EXPECT_EQ(Ok(request(R"("options":[],"evidence":{})")).options_json, "[]");
+  // A repeated key: the last value counts, as everywhere.
+  EXPECT_EQ(Ok(request(R"("options":[1],"options":[{"label":"a"}])")).options_json,
+            R"([{"label":"a"}])");
+  EXPECT_EQ(Ok(request(R"("options":[{"label":1,"label":"a"}])")).options_json,
+            R"([{"label":1,"label":"a"}])");
+  // Other types ignore these fields, whatever their shape.
+  EXPECT_EQ(Reason(Ev("heartbeat", R"("options":[1],"evidence":{"a":1})")), "");
+}
+
 TEST_F(DecoderTest, RunCompletedRequiresKnownOutcome) {
   EXPECT_EQ(Ok(Ev("run_completed", R"("outcome":"failure")")).outcome, Outcome::kFailure);
   EXPECT_EQ(Ok(Ev("run_completed", R"("outcome":"cancelled")")).outcome, Outcome::kCancelled);
@@ -771,7 +805,7 @@ TEST_F(DecoderTest, FastPathEditedEventsDecodeAsWithSimdjsonAlone) {
          R"("duration_ms":0)"),
       Ev("decision", R"("confidence":0.61,"action":"a","risk":"external","amount":1999.99)"),
       Ev("handoff_requested",
-         R"("reason":"r","handoff_type":"evidence_gap","options":[{"label":"a"},[]],)"
+         R"("reason":"r","handoff_type":"evidence_gap","options":[{"label":"a"},{}],)"
          R"("evidence":{"e":"p"},"owner_role":"o","next_action_after_decision":"n")"),
       R"({"run_id":"r1","type":"handoff_acknowledged","ts":1795226400000,"packet_id":"r1#1","by":"x"})",
       " { \"event_id\" : \"e\" ,\t\"run_id\":\"r\",\r\n\"type\":\"heartbeat\",\"ts\":0 , \"a\":[ ] "

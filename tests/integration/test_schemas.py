@@ -188,6 +188,14 @@ def edge_lines():
         ("tool_call", '"tool":"llm","tokens":9223372036854775807.0'), failure)
     lines += ['{"event_id":"i%d","run_id":"edge-int","type":"heartbeat","ts":%s}' % (n, ts)
               for n, ts in enumerate(("1782864000000.0", "1.782864001e12", "1782864000000.5"))]
+    # options [{label, risk}] and evidence {name: path} reach the decision's owner as sent.
+    request = '"step":"s","reason":"sign-off","handoff_type":"business_judgment",'
+    run("edge-shape", started, ("handoff_requested", request + '"options":[1]'),
+        ("handoff_requested", request + '"options":[{"label":"a"},{"label":7}]'),
+        ("handoff_requested", request + '"evidence":{"a":1}'),
+        ("handoff_requested", request + '"evidence":{"a":"p","b":null}'),
+        ("handoff_requested", request + '"options":[{"label":"ok","risk":null,"x":[1]},{}],'
+                                        '"evidence":{"log":"s3://b/l.txt"}'))
     # RFC 3339 section 5.6 allows a space for the T; the decoder and both schemas take it.
     lines += ['{"event_id":"t1","run_id":"edge-int","type":"heartbeat",'
               '"ts":"2026-07-01 00:01:00Z"}',
