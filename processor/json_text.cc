@@ -50,6 +50,80 @@ void AppendJsonString(std::string* out, std::string_view s) {
   out->push_back('"');
 }
 
+namespace {
+
+// At s[i]: the length of the well-formed UTF-8 sequence there (RFC 3629 section 4; *valid
+// true), or else of the maximal subpart of one (the longest prefix that some well-formed
+// sequence starts with, at least one byte; *valid false).
+size_t Utf8Step(std::string_view s, size_t i, bool* valid) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned c = byte(i);
+  *valid = true;
+  if (c < 0x80) return 1;
+  size_t need = 0;  // continuation bytes
+  unsigned lo = 0x80;
+  unsigned hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    need = 1;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    need = 2;
+    if (c == 0xE0) lo = 0xA0;  // no overlong forms
+    if (c == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    need = 3;
+    if (c == 0xF0) lo = 0x90;  // no overlong forms
+    if (c == 0xF4) hi = 0x8F;  // nothing past U+10FFFF
+  } else {
+    *valid = false;  // 80..C1, F5..FF never start a sequence
+    return 1;
+  }
+  size_t n = 1;
+  for (; n <= need && i + n < s.size() && byte(i + n) >= lo && byte(i + n) <= hi; ++n) {
+    lo = 0x80;
+    hi = 0xBF;
+  }
+  *valid = n > need;
+  return n;
+}
+
+}  // namespace
+
+void AppendUtf8Replacing(std::string* out, std::string_view s) {
+  size_t run = 0;  // start of the current run of valid bytes
+  for (size_t i = 0; i < s.size();) {
+    bool valid = false;
+    size_t n = Utf8Step(s, i, &valid);
+    if (!valid) {
+      out->append(s.data() + run, i - run);
+      out->append("\xEF\xBF\xBD");  // U+FFFD REPLACEMENT CHARACTER
+      run = i + n;
+    }
+    i += n;
+  }
+  out->append(s.data() + run, s.size() - run);
+}
+
+void AppendBase64(std::string* out, std::string_view bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
+                 static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
+                 static_cast<unsigned char>(bytes[i + 2]);
+    char quad[4] = {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63], kAlphabet[(v >> 6) & 63],
+                    kAlphabet[v & 63]};
+    out->append(quad, 4);
+  }
+  size_t left = bytes.size() - i;
+  if (left == 0) return;
+  uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
+  if (left == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
+  char quad[4] = {kAlphabet[v >> 18], kAlphabet[(v >> 12) & 63],
+                  left == 2 ? kAlphabet[(v >> 6) & 63] : '=', '='};
+  out->append(quad, 4);
+}
+
 void AppendJsonDouble(std::string* out, double v) {
   if (!std::isfinite(v)) {
     out->append("null");

@@ -17,6 +17,16 @@ void AppendJsonString(std::string* out, std::string_view s);
 // U+10FFFF). Text that ends up in JSON output or Prometheus labels must pass this.
 bool IsValidUtf8(std::string_view s);
 
+// Appends `s` with each ill-formed UTF-8 subsequence (as IsValidUtf8 defines well-formed)
+// replaced by one U+FFFD per maximal subpart (Unicode chapter 3, "U+FFFD Substitution of Maximal
+// Subparts", as Python's errors="replace" and WHATWG decoders do); valid sequences are copied.
+// For showing bytes that are not UTF-8 in JSON text, which must be UTF-8 (RFC 8259 8.1).
+void AppendUtf8Replacing(std::string* out, std::string_view s);
+
+// Appends `bytes` in standard base64 with padding (RFC 4648 section 4): the exact bytes, in
+// JSON-safe characters.
+void AppendBase64(std::string* out, std::string_view bytes);
+
 // Appends the shortest text that round-trips `v`; non-finite values become null.
 void AppendJsonDouble(std::string* out, double v);
 

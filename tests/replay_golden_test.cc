@@ -2,6 +2,7 @@
 // and compares every output byte with tests/golden/<name>.out. The expected files were checked
 // by hand against the contract; regenerate with HANDOFFD_UPDATE_GOLDEN=1 only after checking.
 #include <gtest/gtest.h>
+#include <simdjson.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -158,6 +159,33 @@ TEST(ReplayGolden, LinesAreCutAsGetlineWouldAndKeepTheirOffsets) {
   EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\"", "\"oversized\""}), 1u);
   EXPECT_EQ(CountContaining(out.lines, {"\"failing_step\":\"s\"", "\"offset\":5"}), 1u);
   EXPECT_EQ(CountContaining(out.lines, {"\"topic\":\"agent.events.dlq\""}), 2u);
+}
+
+// JSON text is UTF-8: a dead letter whose bytes are not must still give a line any JSON parser
+// reads, with the exact bytes recoverable.
+TEST(ReplayWriterTest, DeadLetterThatIsNotUtf8IsValidJsonWithItsExactBytesInBase64) {
+  std::string path = ::testing::TempDir() + "/not-utf8.jsonl";
+  const std::string bad = "{\"event_id\":\"e\xFF\",\"run_id\":\"r\xC3\"}";
+  {
+    std::ofstream file(path, std::ios::binary);
+    file << bad << "\n"
+         << R"({"x":"\u00e9 caf\u00e9 \"é\""})"
+         << "\n";
+  }
+  ReplayOutput out = RunReplay(path, nullptr);
+  ASSERT_EQ(out.lines.size(), 2u);
+  simdjson::dom::parser parser;
+  simdjson::dom::element line;
+  ASSERT_EQ(parser.parse(out.lines[0]).get(line), simdjson::SUCCESS) << out.lines[0];
+  EXPECT_EQ(std::string_view(line["value_raw"]),
+            "{\"event_id\":\"e\xEF\xBF\xBD\",\"run_id\":\"r\xEF\xBF\xBD\"}");
+  EXPECT_EQ(std::string_view(line["value_base64"]),
+            "eyJldmVudF9pZCI6ImX/IiwicnVuX2lkIjoicsMifQ==");  // base64 of `bad`
+  EXPECT_EQ(std::string_view(line["error"]), "invalid_json");
+  // A UTF-8 line is written as before, without value_base64.
+  ASSERT_EQ(parser.parse(out.lines[1]).get(line), simdjson::SUCCESS) << out.lines[1];
+  EXPECT_EQ(line["value_base64"].error(), simdjson::NO_SUCH_FIELD);
+  EXPECT_EQ(std::string_view(line["value_raw"]), R"({"x":"\u00e9 caf\u00e9 \"é\""})");
 }
 
 // "handoffd replay ... > /dev/full" must not look like a complete replay.

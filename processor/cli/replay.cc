@@ -61,7 +61,18 @@ void ReplayWriter::Emit(const OutputRecord& record) {
   AppendKey(&buf_, record.key);
   if (record.role == TopicRole::kDlq) {
     buf_.append(",\"value_raw\":");
-    AppendJsonString(&buf_, record.value);
+    if (IsValidUtf8(record.value)) {
+      AppendJsonString(&buf_, record.value);
+    } else {
+      // JSON text must be UTF-8: the line as text with U+FFFD for each byte that is not, and
+      // the exact bytes beside it.
+      repaired_.clear();
+      AppendUtf8Replacing(&repaired_, record.value);
+      AppendJsonString(&buf_, repaired_);
+      buf_.append(",\"value_base64\":\"");
+      AppendBase64(&buf_, record.value);
+      buf_.push_back('"');
+    }
     buf_.append(",\"error\":");
     AppendJsonString(&buf_, record.error);
   } else {

@@ -1,5 +1,6 @@
 // `handoffd replay`: runs the core over a JSONL file of events and acks and writes every output
-// record to stdout as one line {"topic":..,"key":..,"value":{..}} (DLQ: "value_raw" + "error").
+// record to stdout as one line {"topic":..,"key":..,"value":{..}} (DLQ: "value_raw" + "error",
+// and "value_base64" when the input line is not UTF-8). Every line is valid JSON.
 // Deterministic: the same input and config give the same bytes.
 #pragma once
 
@@ -35,6 +36,7 @@ class ReplayWriter : public OutputSink {
   const TopicsConfig& topics_;
   std::FILE* out_;
   std::string buf_;
+  std::string repaired_;  // a dead letter that is not UTF-8, with U+FFFD; reused
   int error_ = 0;
   int64_t counts_[kTopicRoleCount] = {};
 };

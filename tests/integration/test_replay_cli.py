@@ -2,8 +2,10 @@
 """The replay and check-config commands as a user runs them: stdin and file input, --advance-to,
 --metrics-out, the summary line, exit codes and config errors naming file, line and key."""
 import argparse
+import base64
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -62,6 +64,37 @@ class ReplayCli(unittest.TestCase):
             text = open(path).read()
         self.assertIn('handoffd_time_to_ack_seconds_sum{severity="P2"} 180', text)
         self.assertIn('handoffd_time_to_ack_seconds_count{severity="P2"} 1', text)
+
+    def test_every_output_line_is_json_even_for_input_that_is_not_utf8(self):
+        bad = [b'{"event_id":"e1","run_id":"r\xff","type":"heartbeat","ts":1}',
+               b'\xc3\x28 not json \xed\xa0\x80',
+               b'{"event_id":"e2","run_id":"r","type":"heartbeat","ts":1,"x":"\xe2\x82"}']
+        rng = random.Random(5)  # and random bytes, mostly not UTF-8
+        alphabet = [b for b in range(256) if b not in b"\r\n"]
+        bad += [bytes(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
+                for _ in range(300)]
+        good = '{"event_id":"e3","run_id":"r","type":"heartbeat","ts":"yesterday \u00e9"}'
+        stdin = b"\n".join(bad + [good.encode()]) + b"\n"
+        r = subprocess.run([ARGS.handoffd, "replay", "--config", self.catalog, "-"], input=stdin,
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        records = [json.loads(line.decode("utf-8")) for line in r.stdout.splitlines()]
+        self.assertEqual(len(records), len(bad) + 1)
+        for record, raw in zip(records, bad):
+            self.assertEqual(record["topic"], "agent.events.dlq")
+            # The text as Python (and browsers) decode it, U+FFFD per ill-formed subpart; the
+            # exact bytes in value_base64 when they are not UTF-8.
+            self.assertEqual(record["value_raw"], raw.decode("utf-8", errors="replace"))
+            try:
+                raw.decode("utf-8")
+                self.assertNotIn("value_base64", record)
+            except UnicodeDecodeError:
+                self.assertEqual(base64.b64decode(record["value_base64"]), raw)
+        self.assertEqual(records[0]["error"], "invalid_json")
+        self.assertEqual(records[1]["value_raw"], "\ufffd( not json \ufffd\ufffd\ufffd")
+        self.assertEqual(records[-1]["error"], "bad_timestamp")
+        self.assertEqual(records[-1]["value_raw"], good)
+        self.assertNotIn("value_base64", records[-1])
 
     def test_check_config_accepts_the_shipped_config(self):
         r = run("check-config", "--config",
