@@ -102,6 +102,7 @@ class Engine::Impl {
     FireDue(sink);
   }
   int64_t watermark_ms() const { return watermark_; }
+  int64_t max_event_ms() const { return max_ts_; }
   int64_t active_runs() const { return active_; }
   int64_t held_runs() const { return static_cast<int64_t>(run_index_.size()); }
   void DrainChanges(ChangelogSink* sink);
@@ -1368,6 +1369,7 @@ void Engine::AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
   impl_->AdvanceWatermark(watermark_ms, sink);
 }
 int64_t Engine::watermark_ms() const { return impl_->watermark_ms(); }
+int64_t Engine::max_event_ms() const { return impl_->max_event_ms(); }
 int64_t Engine::active_runs() const { return impl_->active_runs(); }
 int64_t Engine::held_runs() const { return impl_->held_runs(); }
 void Engine::DrainChanges(ChangelogSink* sink) { impl_->DrainChanges(sink); }

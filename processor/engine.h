@@ -67,6 +67,9 @@ class Engine {
 
   // INT64_MIN before the first record.
   int64_t watermark_ms() const;
+  // The highest event time of a record applied so far (what the watermark trails by
+  // time.allowed_lateness_ms); INT64_MIN before the first.
+  int64_t max_event_ms() const;
   int64_t active_runs() const;
   // Runs held in state: active ones, completed ones kept for completed_run_retention_s and
   // retired ones.

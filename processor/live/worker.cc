@@ -677,21 +677,64 @@ bool Worker::Rewind() {
   return ok;
 }
 
-void Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
-  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-      auto it = partitions_.find(msg->partition);
-      if (it != partitions_.end()) (is_acks ? it->second->acks_eof : it->second->events_eof) = true;
-      return;
-    }
+bool Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
+  if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     Log(LogLevel::kWarn, "consumer error",
         {{"consumer", is_acks ? "acks" : "events"}, {"error", rd_kafka_message_errstr(msg)}});
     if (msg->err == RD_KAFKA_RESP_ERR__FATAL) fatal_ = true;
-    return;
+    return true;
   }
   auto it = partitions_.find(msg->partition);
-  if (it == partitions_.end()) return;  // fetched before a revocation
+  if (it == partitions_.end()) return true;  // fetched before a revocation
   Partition& part = *it->second;
+  const bool eof = msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
+  if (is_acks) {
+    int64_t ts = INT64_MIN;
+    if (!part.held_acks.empty() ||
+        (!eof && !part.events_eof &&
+         (ts = PeekTime(part, msg)) > part.pipeline->engine().max_event_ms())) {
+      if (!eof && ts == INT64_MIN && !part.held_acks.empty()) ts = PeekTime(part, msg);
+      part.held_acks.push_back({msg, eof ? INT64_MIN : ts});
+      // Bounded: past this many (a backlog of acks with no events), the oldest goes ahead.
+      constexpr size_t kMaxHeldAcks = 100000;
+      if (part.held_acks.size() > kMaxHeldAcks) {
+        part.observer->OnLimitHit("held_acks");
+        ReleaseAcks(part, part.held_acks.front().ts_ms);
+      }
+      return false;
+    }
+    Apply(part, msg, true);
+    return true;
+  }
+  if (!part.held_acks.empty()) ReleaseAcks(part, eof ? INT64_MAX : PeekTime(part, msg));
+  Apply(part, msg, false);
+  return true;
+}
+
+int64_t Worker::PeekTime(Partition& part, const rd_kafka_message_t* msg) {
+  if (!part.peek) part.peek = std::make_unique<Decoder>(config_.limits.max_event_bytes);
+  std::string_view bytes(static_cast<const char*>(msg->payload), msg->len);
+  if (!part.peek->Decode(bytes, &part.peek_event).empty() && !part.peek->envelope_valid()) {
+    return INT64_MIN;
+  }
+  return part.peek_event.ts_ms;
+}
+
+void Worker::ReleaseAcks(Partition& part, int64_t upto) {
+  while (!part.held_acks.empty() && part.held_acks.front().ts_ms <= upto) {
+    rd_kafka_message_t* msg = part.held_acks.front().msg;
+    part.held_acks.pop_front();
+    Apply(part, msg, true);
+    rd_kafka_message_destroy(msg);
+  }
+}
+
+void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks) {
+  if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    (is_acks ? part.acks_eof : part.events_eof) = true;
+    if (!is_acks) ReleaseAcks(part, INT64_MAX);  // nothing left to wait for
+    return;
+  }
   int64_t& next = is_acks ? part.next_acks : part.next_events;
   if (next >= 0 && msg->offset < next) return;  // already applied (prefetched before a rewind)
   // The record's Kafka timestamp bounds how far its event time may be from it (Pipeline). None
@@ -1193,8 +1236,7 @@ void Worker::LaneLoop(Lane* lane) {
     }
     lane->idle_cv.notify_all();  // room for the next round
     for (const Lane::Item& item : work) {
-      Handle(item.msg, item.is_acks);
-      rd_kafka_message_destroy(item.msg);
+      if (Handle(item.msg, item.is_acks)) rd_kafka_message_destroy(item.msg);
     }
     work.clear();
     // The round read everything there was: what it produced goes out now, not after linger.ms.

@@ -19,6 +19,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -66,6 +67,13 @@ class Worker {
 
  private:
   struct Partition {
+    Partition() = default;
+    Partition(const Partition&) = delete;
+    Partition& operator=(const Partition&) = delete;
+    ~Partition() {
+      for (const HeldAck& a : held_acks) rd_kafka_message_destroy(a.msg);
+    }
+
     int32_t id = 0;
     // This partition's view of the shared Metrics (Metrics::NewPartitionObserver): its engine's
     // active-run and open-packet counts add up with the other partitions'. Declared before
@@ -77,6 +85,14 @@ class Worker {
     bool dirty = false;       // processed input since the last committed batch
     bool events_eof = false;  // caught up on events p (until the next record arrives)
     bool acks_eof = false;
+    // Acks ahead of the events in event time, in offset order (see Worker::Handle). Lane-owned.
+    struct HeldAck {
+      rd_kafka_message_t* msg;  // owned
+      int64_t ts_ms;            // event time; INT64_MIN for an EOF or a record without one
+    };
+    std::deque<HeldAck> held_acks;
+    std::unique_ptr<Decoder> peek;  // reads a record's time while acks are held
+    Event peek_event;
     // Embedded broker snapshots (DrainPartition). Estimates of what the broker holds of this
     // state partition (bytes, record batches: restored records, then drains), the changelog
     // written since the last snapshot, that snapshot's size, and the bytes per run record of the
@@ -152,8 +168,25 @@ class Worker {
   // at_least_once: kicks the producer if anything was produced since the last kick (any thread).
   void KickIfProduced();
 
-  // On a lane (or on the main thread while the lanes are idle).
-  void Handle(rd_kafka_message_t* msg, bool is_acks);
+  // On a lane (or on the main thread while the lanes are idle). Returns false when it kept
+  // `msg` (a held ack), true when the caller destroys it.
+  //
+  // Two consumers read events p and acks p, so under a backlog (a restart, a new owner, a first
+  // start on old data) the acks a round reads can be stamped long after the events it reads.
+  // Applied first, they moved the watermark past the backlog's timers (escalations and stalls
+  // fired before the events that would have stopped them) and found the packets they
+  // acknowledge not yet opened (dropped). So while events p are not at their end, an ack
+  // stamped after every event applied so far waits in Partition::held_acks (and every ack
+  // behind it, keeping offset order); before an event is applied, the held acks stamped at or
+  // before it go first, and all of them when events p reach their end. The engine then sees the
+  // partition's records in event-time order, as replay of the merged input would.
+  bool Handle(rd_kafka_message_t* msg, bool is_acks);
+  // Applies one record (or EOF) of partition `part`.
+  void Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks);
+  // The event time of `msg` (INT64_MIN when it has none a decoder can read).
+  int64_t PeekTime(Partition& part, const rd_kafka_message_t* msg);
+  // Applies the held acks stamped at or before `upto` (EOFs in their place), in order.
+  void ReleaseAcks(Partition& part, int64_t upto);
   // Reads up to kPollBatch records of `queue` (waiting up to timeout_ms for the first) into
   // their lanes' round; handles errors at once; returns how many records it read.
   int ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks,
