@@ -159,16 +159,23 @@ class YamlScan : public YAML::EventHandler {
   bool anchor_or_tag_ = false;
 };
 
+// A --set or --set-env as applied to the tree: the key's path and the override (which outlives
+// the Loader).
+struct AppliedOverride {
+  Path path;
+  const ConfigOverride* source;
+};
+
 // Walks one YAML document over DefaultConfig(), validating as it goes. Every error goes through
 // Fail(), which names where the offending value came from: the file and line, or the --set.
 class Loader {
  public:
-  // `override_paths`: the keys --set assigned; `created_paths`: the maps --set created on the way
-  // to them (absent from the file).
-  Loader(std::string name, std::vector<Path> override_paths, std::vector<Path> created_paths,
+  // `overrides`: the keys --set and --set-env assigned, in order; `created_paths`: the maps they
+  // created on the way to them (absent from the file).
+  Loader(std::string name, std::vector<AppliedOverride> overrides, std::vector<Path> created_paths,
          PropertyCheck check_property)
       : name_(std::move(name)),
-        override_paths_(std::move(override_paths)),
+        overrides_(std::move(overrides)),
         created_paths_(std::move(created_paths)),
         check_property_(std::move(check_property)) {}
 
@@ -229,8 +236,8 @@ class Loader {
   // Whether the node at `path` came from the command line: it is at or under a --set key, or it
   // is a map a --set created. A map of the file that a --set only walked through is the file's.
   bool FromSet(const Path& path) const {
-    for (const Path& o : override_paths_) {
-      if (IsPrefix(o, path)) return true;
+    for (const AppliedOverride& o : overrides_) {
+      if (IsPrefix(o.path, path)) return true;
     }
     for (const Path& c : created_paths_) {
       if (c == path) return true;
@@ -238,7 +245,28 @@ class Loader {
     return false;
   }
 
+  // The --set-env override that gave the node at `path` its value (the last one over it), if any.
+  const ConfigOverride* LiteralOver(const Path& path) const {
+    const ConfigOverride* last = nullptr;
+    for (const AppliedOverride& o : overrides_) {
+      if (IsPrefix(o.path, path)) last = o.source;
+    }
+    return last != nullptr && last->literal ? last : nullptr;
+  }
+
   [[noreturn]] void Fail(const Path& path, const YAML::Mark& mark, const std::string& what) const {
+    if (const ConfigOverride* o = LiteralOver(path)) {
+      // The value is usually a secret: the variable's name stands wherever the message quotes it.
+      std::string redacted = what;
+      const std::string stand_in = "(value of " + o->env_var + ")";
+      if (!o->value.empty()) {
+        for (size_t at = redacted.find(o->value); at != std::string::npos;
+             at = redacted.find(o->value, at + stand_in.size())) {
+          redacted.replace(at, o->value.size(), stand_in);
+        }
+      }
+      throw ConfigError("--set-env:" + Dotted(path) + "=" + o->env_var + ": " + redacted);
+    }
     if (FromSet(path)) throw ConfigError("--set:" + Dotted(path) + ": " + what);
     int line = mark.is_null() ? 1 : mark.line + 1;
     throw ConfigError(name_ + ":" + std::to_string(line) + ": " + Dotted(path) + ": " + what);
@@ -726,7 +754,7 @@ class Loader {
   }
 
   std::string name_;
-  std::vector<Path> override_paths_;
+  std::vector<AppliedOverride> overrides_;
   std::vector<Path> created_paths_;
   PropertyCheck check_property_;
 };
@@ -765,47 +793,18 @@ Path SplitOverrideKey(const std::string& key, const YAML::Node& root) {
   return parts;
 }
 
-// Applies one "dotted.key=value" onto the tree, creating maps on the way (their paths are added
-// to *created). Returns the key's path.
-Path ApplyOverride(YAML::Node& root, const std::string& assignment, std::vector<Path>* created) {
-  size_t eq = assignment.find('=');
-  std::string key = assignment.substr(0, eq);
-  if (eq == std::string::npos || key.empty()) {
-    // Without '=' the text could be a value typed by mistake (a secret): do not echo it.
-    throw ConfigError("--set: expected key.path=value");
-  }
-  if (!IsValidUtf8(key)) throw ConfigError("--set:" + Printable(key) + ": not valid UTF-8");
+// Refuses a key no config path can have; `flag` ("--set", "--set-env") starts the message.
+void CheckOverrideKey(const std::string& key, const std::string& flag) {
+  if (!IsValidUtf8(key)) throw ConfigError(flag + ":" + Printable(key) + ": not valid UTF-8");
   if (key.front() == '.' || key.back() == '.' || key.find("..") != std::string::npos) {
-    throw ConfigError("--set:" + key + ": empty segment in key");
+    throw ConfigError(flag + ":" + key + ": empty segment in key");
   }
-  YAML::Node value;
-  try {
-    value = YAML::Load(assignment.substr(eq + 1));
-  } catch (const YAML::ParserException& e) {
-    // The value may be a secret: report yaml-cpp's reason only.
-    throw ConfigError("--set:" + key + ": value is not valid YAML (" + e.msg +
-                      "); quote it, e.g. key='\"text\"'");
-  }
-  // "&x pass" and "!x pass" would silently lose "&x " / "!x " (YAML anchor and tag syntax):
-  // refuse, as for a comment below, rather than set a value other than the one typed.
-  {
-    std::istringstream in(assignment.substr(eq + 1));
-    YAML::Parser parser(in);
-    YamlScan scan;
-    parser.HandleNextDocument(scan);
-    if (scan.anchor_or_tag()) {
-      throw ConfigError("--set:" + key +
-                        ": value contains a YAML anchor (\"&\") or tag (\"!\"); quote it");
-    }
-  }
-  // "pa ss #word" would silently lose " #word" to a YAML comment: refuse instead of truncating.
-  std::string_view text = std::string_view(assignment).substr(eq + 1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  if (value.IsScalar() && value.Tag() == "?" && value.Scalar() != text &&
-      text.find('#') != std::string_view::npos) {
-    throw ConfigError("--set:" + key + ": value contains a YAML comment (\" #\"); quote it");
-  }
+}
+
+// Puts `value` at `key` in the tree, creating maps on the way (their paths are added to
+// *created). Returns the key's path.
+Path SetAtKey(YAML::Node& root, const std::string& key, const std::string& flag,
+              const YAML::Node& value, std::vector<Path>* created) {
   if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
   Path parts = SplitOverrideKey(key, root);
   YAML::Node parent = root;
@@ -816,7 +815,7 @@ Path ApplyOverride(YAML::Node& root, const std::string& assignment, std::vector<
       created->emplace_back(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(i) + 1);
     } else if (!child.IsMap()) {
       Path prefix(parts.begin(), parts.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-      throw ConfigError("--set:" + key + ": " + Dotted(prefix) + " is not a map");
+      throw ConfigError(flag + ":" + key + ": " + Dotted(prefix) + " is not a map");
     }
     parent.reset(child);
   }
@@ -824,20 +823,73 @@ Path ApplyOverride(YAML::Node& root, const std::string& assignment, std::vector<
   return parts;
 }
 
-Config LoadTree(YAML::Node root, const std::string& name, const std::vector<std::string>& overrides,
-                const PropertyCheck& check_property) {
+// Applies one "dotted.key=value" (--set, the value is YAML) onto the tree. Returns the key's path.
+Path ApplyOverride(YAML::Node& root, const std::string& assignment, std::vector<Path>* created) {
+  size_t eq = assignment.find('=');
+  std::string key = assignment.substr(0, eq);
+  if (eq == std::string::npos || key.empty()) {
+    // Without '=' the text could be a value typed by mistake (a secret): do not echo it.
+    throw ConfigError("--set: expected key.path=value");
+  }
+  CheckOverrideKey(key, "--set");
+  YAML::Node value;
+  try {
+    value = YAML::Load(assignment.substr(eq + 1));
+  } catch (const YAML::ParserException& e) {
+    // The value may be a secret: report yaml-cpp's reason only.
+    throw ConfigError("--set:" + key + ": value is not valid YAML (" + e.msg +
+                      "); quote it, e.g. key='\"text\"', or use --set-env");
+  }
+  // "&x pass" and "!x pass" would silently lose "&x " / "!x " (YAML anchor and tag syntax):
+  // refuse, as for a comment below, rather than set a value other than the one typed.
+  {
+    std::istringstream in(assignment.substr(eq + 1));
+    YAML::Parser parser(in);
+    YamlScan scan;
+    parser.HandleNextDocument(scan);
+    if (scan.anchor_or_tag()) {
+      throw ConfigError(
+          "--set:" + key +
+          ": value contains a YAML anchor (\"&\") or tag (\"!\"); quote it or use --set-env");
+    }
+  }
+  // "pa ss #word" would silently lose " #word" to a YAML comment: refuse instead of truncating.
+  std::string_view text = std::string_view(assignment).substr(eq + 1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  if (value.IsScalar() && value.Tag() == "?" && value.Scalar() != text &&
+      text.find('#') != std::string_view::npos) {
+    throw ConfigError("--set:" + key +
+                      ": value contains a YAML comment (\" #\"); quote it or use --set-env");
+  }
+  return SetAtKey(root, key, "--set", value, created);
+}
+
+// Applies a --set-env override: the value is set as a quoted string would be (tag "!"), byte for
+// byte, without YAML parsing. Returns the key's path.
+Path ApplyLiteralOverride(YAML::Node& root, const ConfigOverride& o, std::vector<Path>* created) {
+  if (o.text.empty()) throw ConfigError("--set-env: expected key.path=ENV_VAR");
+  CheckOverrideKey(o.text, "--set-env");
+  YAML::Node value(o.value);
+  value.SetTag("!");
+  return SetAtKey(root, o.text, "--set-env", value, created);
+}
+
+Config LoadTree(YAML::Node root, const std::string& name,
+                const std::vector<ConfigOverride>& overrides, const PropertyCheck& check_property) {
   if (root.IsDefined() && !root.IsNull() && !root.IsMap()) {
     throw ConfigError(name + ":" + std::to_string(root.Mark().line + 1) +
                       ": (document): expected a map of sections, got " + TypeName(root));
   }
-  std::vector<Path> override_paths;
+  std::vector<AppliedOverride> applied;
   std::vector<Path> created_paths;
-  for (const std::string& o : overrides) {
-    override_paths.push_back(ApplyOverride(root, o, &created_paths));
+  for (const ConfigOverride& o : overrides) {
+    Path path = o.literal ? ApplyLiteralOverride(root, o, &created_paths)
+                          : ApplyOverride(root, o.text, &created_paths);
+    applied.push_back({std::move(path), &o});
   }
   try {
-    return Loader(name, std::move(override_paths), std::move(created_paths), check_property)
-        .Load(root);
+    return Loader(name, std::move(applied), std::move(created_paths), check_property).Load(root);
   } catch (const YAML::Exception& e) {
     // Not expected (values are decoded without throwing), but keep the ConfigError contract.
     std::string where = e.mark.is_null() ? name : name + ":" + std::to_string(e.mark.line + 1);
@@ -848,7 +900,7 @@ Config LoadTree(YAML::Node root, const std::string& name, const std::vector<std:
 }  // namespace
 
 Config LoadConfigFromString(const std::string& yaml, const std::string& name,
-                            const std::vector<std::string>& overrides,
+                            const std::vector<ConfigOverride>& overrides,
                             const PropertyCheck& check_property) {
   YAML::Node root;
   try {
@@ -870,7 +922,7 @@ Config LoadConfigFromString(const std::string& yaml, const std::string& name,
   return LoadTree(root, name, overrides, check_property);
 }
 
-Config LoadConfig(const std::string& path, const std::vector<std::string>& overrides,
+Config LoadConfig(const std::string& path, const std::vector<ConfigOverride>& overrides,
                   const PropertyCheck& check_property) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) throw ConfigError(path + ": is a directory");

@@ -1,6 +1,7 @@
 #include "processor/cli_args.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace handoffd {
 
@@ -16,9 +17,48 @@ std::string CliArgs::Require(const std::string& flag) const {
   return *v;
 }
 
+std::optional<std::string> ProcessEnv(const std::string& name) {
+  const char* value = std::getenv(name.c_str());
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+namespace {
+
+bool IsEnvName(const std::string& name) {
+  if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+// "--set-env kafka.properties.sasl.password=KAFKA_PASSWORD": the key gets the variable's content.
+// The text after '=' is not echoed unless it is a variable name: "=$KAFKA_PASSWORD" expanded by
+// a shell would be the secret itself.
+ConfigOverride SetFromEnv(const std::string& assignment, const EnvLookup& env) {
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw CliError("--set-env: expected key.path=ENV_VAR (the variable's name)");
+  }
+  std::string key = assignment.substr(0, eq);
+  std::string var = assignment.substr(eq + 1);
+  if (!IsEnvName(var)) {
+    throw CliError("--set-env " + key +
+                   ": after '=' give an environment variable's name ([A-Za-z_][A-Za-z0-9_]*), "
+                   "not its value or $NAME (not shown)");
+  }
+  std::optional<std::string> value = env(var);
+  if (!value) {
+    throw CliError("--set-env " + key + ": environment variable " + var + " is not set");
+  }
+  return ConfigOverride::Literal(std::move(key), std::move(*value), std::move(var));
+}
+
+}  // namespace
+
 CliArgs ParseCliArgs(const std::vector<std::string>& args,
                      const std::vector<std::string>& value_flags,
-                     const std::vector<std::string>& bool_flags) {
+                     const std::vector<std::string>& bool_flags, const EnvLookup& env) {
   auto has = [](const std::vector<std::string>& v, const std::string& f) {
     return std::find(v.begin(), v.end(), f) != v.end();
   };
@@ -35,13 +75,15 @@ CliArgs ParseCliArgs(const std::vector<std::string>& args,
       flag = a.substr(0, eq);
       value = a.substr(eq + 1);
     }
-    if (flag == "--set" || has(value_flags, flag)) {
+    if (flag == "--set" || flag == "--set-env" || has(value_flags, flag)) {
       if (!value) {
         if (i + 1 >= args.size()) throw CliError("flag " + flag + " needs a value");
         value = args[++i];
       }
       if (flag == "--set") {
-        out.sets.push_back(*value);
+        out.sets.emplace_back(*value);
+      } else if (flag == "--set-env") {
+        out.sets.push_back(SetFromEnv(*value, env));
       } else {
         out.flags[flag] = *value;
       }

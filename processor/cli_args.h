@@ -1,12 +1,16 @@
 // A small command-line parser shared by every handoffd command: `--flag value`, `--flag=value`,
-// repeated `--set k=v`, and positional arguments. Start-up only; errors are CliError.
+// repeated `--set k=v` and `--set-env k=VAR`, and positional arguments. Start-up only; errors
+// are CliError.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "config/config_loader.h"
 
 namespace handoffd {
 
@@ -17,16 +21,25 @@ class CliError : public std::runtime_error {
 
 struct CliArgs {
   std::map<std::string, std::string> flags;  // "--config" -> "FILE" (last one wins)
-  std::vector<std::string> sets;             // every --set value, in order
+  std::vector<ConfigOverride> sets;          // every --set and --set-env, in order
   std::vector<std::string> positional;       // "-" included
 
   std::optional<std::string> Get(const std::string& flag) const;
   std::string Require(const std::string& flag) const;  // throws CliError naming the flag
 };
 
-// `value_flags` take a value; `bool_flags` do not. Unknown flags throw CliError.
+// The value of an environment variable, or nullopt when it is not set.
+using EnvLookup = std::function<std::optional<std::string>(const std::string& name)>;
+
+// The process environment (getenv).
+std::optional<std::string> ProcessEnv(const std::string& name);
+
+// `value_flags` take a value; `bool_flags` do not. `--set` and `--set-env` are accepted by every
+// command. `--set-env KEY=VAR` reads VAR through `env` now; VAR unset throws CliError naming it.
+// Unknown flags throw CliError. Messages never contain a --set-env value.
 CliArgs ParseCliArgs(const std::vector<std::string>& args,
                      const std::vector<std::string>& value_flags,
-                     const std::vector<std::string>& bool_flags = {});
+                     const std::vector<std::string>& bool_flags = {},
+                     const EnvLookup& env = ProcessEnv);
 
 }  // namespace handoffd

@@ -24,13 +24,19 @@ constexpr const char kUsage[] =
     "               replay a JSONL stream of events and acks; records to stdout\n"
     "  check-config --config FILE [--set k=v ...]\n"
     "               validate a config file; errors name the file, line and key\n"
-    "  broker       [--partitions N] [--bootstrap-file F] [--config FILE] [--extra-topics T,..]\n"
+    "  broker       [--partitions N] [--bootstrap-file F] [--config FILE [--set k=v ...]]\n"
+    "               [--extra-topics T,..]\n"
     "               embedded Kafka broker on loopback (librdkafka mock cluster)\n"
     "  generate     --config FILE [--set k=v ...] --rate N [--duration S | --count N]\n"
     "               [--seed K]   synthetic agent fleet into the events and acks topics\n"
     "  topics       create --config FILE [--set k=v ...]\n"
     "               create missing topics on a real cluster\n"
-    "  version\n";
+    "  version\n"
+    "\n"
+    "--set KEY=VALUE      override a config key; VALUE is YAML (quote specials: 'k=\"*x\"')\n"
+    "--set-env KEY=VAR    set KEY to environment variable VAR's value, as a plain string\n"
+    "                     (for secrets: no YAML parsing, not in argv, not in error messages)\n"
+    "                     both are accepted wherever --set is shown, applied in order\n";
 
 }  // namespace
 

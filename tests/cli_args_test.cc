@@ -12,7 +12,7 @@ TEST(CliArgsTest, ValueFlagsRepeatedSetsAndPositionalsAreSeparated) {
                            {"--config", "--advance-to"});
   EXPECT_EQ(a.Require("--config"), "c.yaml");
   EXPECT_EQ(a.Get("--advance-to"), "2026-01-01T00:00:00Z");
-  EXPECT_EQ(a.sets, (std::vector<std::string>{"a.b=1", "c=2"}));
+  EXPECT_EQ(a.sets, (std::vector<ConfigOverride>{"a.b=1", "c=2"}));
   EXPECT_EQ(a.positional, (std::vector<std::string>{"in.jsonl"}));
 }
 
@@ -35,6 +35,45 @@ TEST(CliArgsTest, BoolFlagsTakeNoValueAndADashIsPositional) {
   EXPECT_EQ(a.Get("--verbose"), "true");
   EXPECT_EQ(a.positional, (std::vector<std::string>{"-"}));
   EXPECT_THROW(ParseCliArgs({"--verbose=yes"}, {}, {"--verbose"}), CliError);
+}
+
+// A fake environment: only PW is set.
+std::optional<std::string> FakeEnv(const std::string& name) {
+  if (name == "PW") return std::string("*s3cret #x");
+  return std::nullopt;
+}
+
+TEST(CliArgsTest, SetEnvReadsTheVariableAndKeepsCommandLineOrder) {
+  CliArgs a = ParseCliArgs(
+      {"--set", "a=1", "--set-env", "kafka.properties.sasl.password=PW", "--set-env=b=PW"}, {}, {},
+      FakeEnv);
+  EXPECT_EQ(
+      a.sets,
+      (std::vector<ConfigOverride>{
+          "a=1", ConfigOverride::Literal("kafka.properties.sasl.password", "*s3cret #x", "PW"),
+          ConfigOverride::Literal("b", "*s3cret #x", "PW")}));
+}
+
+TEST(CliArgsTest, SetEnvOfAnUnsetVariableIsAnErrorNamingIt) {
+  try {
+    ParseCliArgs({"--set-env", "kafka.properties.sasl.password=NOPE"}, {}, {}, FakeEnv);
+    FAIL() << "no error";
+  } catch (const CliError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--set-env kafka.properties.sasl.password: environment variable NOPE is not set");
+  }
+}
+
+TEST(CliArgsTest, SetEnvWithAValueInsteadOfANameDoesNotEchoIt) {
+  for (const char* arg : {"k=$PW", "k=hunter 2", "hunter2", "k="}) {
+    try {
+      ParseCliArgs({"--set-env", arg}, {}, {}, FakeEnv);
+      ADD_FAILURE() << "no error for " << arg;
+    } catch (const CliError& e) {
+      EXPECT_EQ(std::string(e.what()).find("hunter"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("$PW"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace

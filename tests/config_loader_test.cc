@@ -19,7 +19,7 @@ const std::string kSource = HANDOFFD_SOURCE_DIR;
 const std::string kData = HANDOFFD_TEST_DATA;
 
 // The ConfigError message for `yaml` (named "c.yaml"), or "no error".
-std::string ErrorOf(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+std::string ErrorOf(const std::string& yaml, const std::vector<ConfigOverride>& overrides = {}) {
   try {
     LoadConfigFromString(yaml, "c.yaml", overrides);
   } catch (const ConfigError& e) {
@@ -28,7 +28,7 @@ std::string ErrorOf(const std::string& yaml, const std::vector<std::string>& ove
   return "no error";
 }
 
-Config Load(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+Config Load(const std::string& yaml, const std::vector<ConfigOverride>& overrides = {}) {
   return LoadConfigFromString(yaml, "c.yaml", overrides);
 }
 
@@ -225,7 +225,7 @@ TEST(ConfigLoaderTest, PropertyTheClientRejectsIsAnErrorAtItsLine) {
     if (value == "hunter2") ADD_FAILURE() << "the check must see the value, not report it";
     return key == "security.protocl" ? "No such configuration property: \"" + key + "\"" : "";
   };
-  auto error_of = [&](const std::string& yaml, const std::vector<std::string>& sets) {
+  auto error_of = [&](const std::string& yaml, const std::vector<ConfigOverride>& sets) {
     try {
       LoadConfigFromString(yaml, "c.yaml", sets, check);
     } catch (const ConfigError& e) {
@@ -477,7 +477,8 @@ TEST(ConfigLoaderTest, PropertyValuesNeverAppearInErrors) {
   err = ErrorOf("", {"kafka.properties.sasl.password=hunter2 #x"});
   EXPECT_EQ(
       err,
-      "--set:kafka.properties.sasl.password: value contains a YAML comment (\" #\"); quote it");
+      "--set:kafka.properties.sasl.password: value contains a YAML comment (\" #\"); quote it or "
+      "use --set-env");
   EXPECT_EQ(Load("", {"kafka.properties.sasl.password=\"hunter2 #x\""})
                 .kafka.properties.at("sasl.password"),
             "hunter2 #x");
@@ -486,7 +487,7 @@ TEST(ConfigLoaderTest, PropertyValuesNeverAppearInErrors) {
     err = ErrorOf("", {std::string("kafka.properties.sasl.password=") + value});
     EXPECT_EQ(err,
               "--set:kafka.properties.sasl.password: value contains a YAML anchor (\"&\") or tag "
-              "(\"!\"); quote it")
+              "(\"!\"); quote it or use --set-env")
         << value;
   }
   EXPECT_EQ(Load("", {"kafka.properties.sasl.password='&hunter2 x'"})
@@ -590,6 +591,65 @@ TEST(ConfigLoaderTest, MalformedSetIsAnError) {
   // The --set creates kafka.group_id as a map; the error names the key it broke.
   EXPECT_EQ(ErrorOf("", {"kafka.group_id.x=1"}),
             "--set:kafka.group_id: expected a string, got a map");
+}
+
+// --set-env (ConfigOverride::Literal): the environment variable's content, as a string
+
+TEST(ConfigLoaderTest, SetEnvValueIsKeptByteForByteWithoutYamlParsing) {
+  const std::vector<std::string> values = {
+      "*star", "&anchor x", "!tag x",   "%pct",       "@at",   "[bracket", "{brace",
+      "|pipe", ">fold",     "pa ss #x", "key: value", "null",  "~",        "\"abc\"",
+      "'abc'", " abc ",     "a\nb\n",   "-",          "#hash", "tab\tin",  "back\\slash",
+      "true",  "010",       "1e3",      "caf\xc3\xa9"};
+  for (const std::string& v : values) {
+    Config c = Load("kafka: {properties: {sasl.password: from-file}}\n",
+                    {ConfigOverride::Literal("kafka.properties.sasl.password", v, "PW")});
+    EXPECT_EQ(c.kafka.properties.at("sasl.password"), v);
+    EXPECT_EQ(Load("", {ConfigOverride::Literal("workflows.w.objective", v, "OBJ")})
+                  .FindWorkflow("w")
+                  ->objective,
+              v);
+  }
+}
+
+TEST(ConfigLoaderTest, SetEnvAndSetApplyInCommandLineOrder) {
+  EXPECT_EQ(
+      Load("", {"kafka.group_id=first", ConfigOverride::Literal("kafka.group_id", "env", "G")})
+          .kafka.group_id,
+      "env");
+  EXPECT_EQ(Load("", {ConfigOverride::Literal("kafka.group_id", "env", "G"), "kafka.group_id=last"})
+                .kafka.group_id,
+            "last");
+}
+
+TEST(ConfigLoaderTest, SetEnvErrorsNameTheKeyAndVariableNeverTheValue) {
+  // A string where a number is expected: the same check as a quoted --set value.
+  std::string err = ErrorOf("", {ConfigOverride::Literal("kafka.partitions", "12", "PARTS")});
+  EXPECT_EQ(err, "--set-env:kafka.partitions=PARTS: expected an integer, got a string");
+  // Messages that quote a value show the variable's name in its place.
+  err = ErrorOf("", {ConfigOverride::Literal("kafka.processing_guarantee", "s3cret!", "PG")});
+  EXPECT_EQ(err,
+            "--set-env:kafka.processing_guarantee=PG: \"(value of PG)\" is not exactly_once or "
+            "at_least_once");
+  err = ErrorOf("", {ConfigOverride::Literal("metrics.listen", "hunter2", "LISTEN")});
+  EXPECT_THAT(err, HasSubstr("--set-env:metrics.listen=LISTEN: "));
+  EXPECT_THAT(err, Not(HasSubstr("hunter2")));
+  // A property the client rejects: the check sees the value, the message does not.
+  PropertyCheck check = [](const std::string&, const std::string& value) -> std::string {
+    return value == "hunter2" ? "bad value" : "";
+  };
+  try {
+    LoadConfigFromString(
+        "", "c.yaml", {ConfigOverride::Literal("kafka.properties.sasl.password", "hunter2", "PW")},
+        check);
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "--set-env:kafka.properties.sasl.password=PW: bad value");
+  }
+  EXPECT_EQ(ErrorOf("", {ConfigOverride::Literal("kafka..x", "hunter2", "PW")}),
+            "--set-env:kafka..x: empty segment in key");
+  EXPECT_EQ(ErrorOf("", {ConfigOverride::Literal("kafka.group_id", "", "EMPTY")}),
+            "--set-env:kafka.group_id=EMPTY: must not be empty");
 }
 
 }  // namespace

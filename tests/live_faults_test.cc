@@ -365,7 +365,7 @@ class LiveFaultsTest : public ::testing::Test {
         "kafka.properties.heartbeat.interval.ms=200",
     };
     sets.insert(sets.end(), extra.begin(), extra.end());
-    config_ = LoadConfig(HANDOFFD_TEST_DATA "/test-catalog.yaml", sets);
+    config_ = LoadConfig(HANDOFFD_TEST_DATA "/test-catalog.yaml", {sets.begin(), sets.end()});
     metrics_ = std::make_unique<Metrics>(registry_, config_);
   }
 

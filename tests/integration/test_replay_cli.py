@@ -171,6 +171,40 @@ class ReplayCli(unittest.TestCase):
         self.assertIn('key=HANDOFFD_LOG_LEVEL value=warning expected=debug|info|warn|error',
                       r.stderr)
 
+    def test_set_env_sets_a_key_to_the_variable_byte_for_byte(self):
+        # Unquoted YAML would read "*" as an alias, " #" as a comment and '"' as quotes.
+        rollback = '*refundctl void "drafts": --all #1 {x} '
+        env = dict(os.environ, HANDOFFD_TEST_ROLLBACK=rollback)
+        r = subprocess.run([ARGS.handoffd, "replay", "--config", self.catalog, "--set-env",
+                            "workflows.refund-review.rollback_command=HANDOFFD_TEST_ROLLBACK",
+                            self.refund], capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        packets = [json.loads(l)["value"] for l in r.stdout.splitlines()]
+        commands = {p["rollback_command"] for p in packets if "rollback_command" in p}
+        self.assertEqual(commands, {rollback})
+        # check-config takes it too; a property value that librdkafka rejects is named by its
+        # key and variable, never shown.
+        env["HANDOFFD_TEST_SECRET"] = "hunter2 #x"
+        r = subprocess.run([ARGS.handoffd, "check-config", "--config", self.catalog,
+                            "--set-env", "kafka.properties.client.id=HANDOFFD_TEST_ROLLBACK",
+                            "--set-env",
+                            "kafka.properties.socket.timeout.ms=HANDOFFD_TEST_SECRET"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--set-env:kafka.properties.socket.timeout.ms=HANDOFFD_TEST_SECRET:",
+                      r.stdout)
+        self.assertNotIn("hunter2", r.stdout + r.stderr)
+
+    def test_set_env_of_an_unset_variable_exits_2_naming_it(self):
+        env = {k: v for k, v in os.environ.items() if k != "HANDOFFD_TEST_UNSET"}
+        for cmd in ("replay", "check-config", "run"):
+            r = subprocess.run([ARGS.handoffd, cmd, "--config", self.catalog, "--set-env",
+                                "kafka.properties.sasl.password=HANDOFFD_TEST_UNSET"],
+                               capture_output=True, text=True, timeout=60, env=env,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, 2, (cmd, r.stderr))
+            self.assertIn("environment variable HANDOFFD_TEST_UNSET is not set", r.stderr)
+
     def test_bad_set_and_unknown_command_exit_2(self):
         self.assertEqual(run("replay", "--config", self.catalog, "--set", "nope.key=1",
                              self.refund).returncode, 2)
