@@ -3,6 +3,7 @@
 // when a producer asks for its metadata: the way a state topic ends up with the wrong count).
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -117,6 +118,45 @@ TEST(LiveTopicConfigs, OnlyTheStateTopicIsCompactedAndItsOrphansWaitADay) {
       EXPECT_EQ(TopicConfigs(config, topic), Configs{}) << topic;
     }
   }
+}
+
+// An existing events topic of 12 partitions with kafka.partitions 4: the missing acks and state
+// topics are made with 12, or the worker would stop with "topics not co-partitioned".
+TEST(LiveTopicPlan, MissingAcksAndStateTakeTheExistingEventsCount) {
+  Config config = DefaultConfig();
+  config.kafka.partitions = 4;
+  const std::vector<TopicToCreate> plan =
+      PlanMissingTopics(config, {{config.topics.events, 12}, {config.topics.page, 4}});
+  ASSERT_EQ(plan.size(), AllTopics(config.topics).size() - 2);
+  for (const TopicToCreate& t : plan) {
+    EXPECT_NE(t.topic, config.topics.events);
+    EXPECT_NE(t.topic, config.topics.page);
+    if (t.topic == config.topics.acks || t.topic == config.topics.state) {
+      EXPECT_EQ(t.partitions, 12) << t.topic;
+      EXPECT_EQ(t.source, "events") << t.topic;
+    } else {
+      EXPECT_EQ(t.partitions, 4) << t.topic;  // outputs and DLQ keep kafka.partitions
+      EXPECT_EQ(t.source, "config") << t.topic;
+    }
+  }
+}
+
+TEST(LiveTopicPlan, WithoutAnEventsTopicEverythingTakesKafkaPartitions) {
+  Config config = DefaultConfig();
+  config.kafka.partitions = 6;
+  const std::vector<TopicToCreate> plan = PlanMissingTopics(config, {{config.topics.acks, 3}});
+  ASSERT_EQ(plan.size(), AllTopics(config.topics).size() - 1);
+  for (const TopicToCreate& t : plan) {
+    EXPECT_EQ(t.partitions, 6) << t.topic;
+    EXPECT_EQ(t.source, "config") << t.topic;
+  }
+}
+
+TEST(LiveTopicPlan, NothingIsPlannedWhenEveryTopicExists) {
+  Config config = DefaultConfig();
+  std::map<std::string, int32_t> existing;
+  for (const std::string& topic : AllTopics(config.topics)) existing[topic] = 4;
+  EXPECT_TRUE(PlanMissingTopics(config, existing).empty());
 }
 
 TEST(LiveClusterId, OnlyTheMockClusterIdIsTheEmbeddedBroker) {

@@ -125,8 +125,8 @@ bool CheckCoPartitioned(const Config& config, const std::string& bootstrap, bool
        {"state_topic", config.topics.state},
        {"hint",
         "topics.events, topics.acks and topics.state need the same partition count (partition p "
-        "of each holds the same runs); handoffd topics create makes missing ones with "
-        "kafka.partitions"}});
+        "of each holds the same runs); handoffd topics create makes a missing acks or state topic "
+        "with the events topic's count"}});
   return false;
 }
 

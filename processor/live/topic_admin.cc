@@ -1,8 +1,8 @@
 #include "processor/live/topic_admin.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
-#include <set>
 #include <thread>
 #include <vector>
 
@@ -46,6 +46,22 @@ std::vector<std::pair<std::string, std::string>> TopicConfigs(const Config& conf
   return {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "86400000"}};
 }
 
+std::vector<TopicToCreate> PlanMissingTopics(const Config& config,
+                                             const std::map<std::string, int32_t>& existing) {
+  const auto events = existing.find(config.topics.events);
+  std::vector<TopicToCreate> plan;
+  for (const std::string& topic : AllTopics(config.topics)) {
+    if (existing.count(topic) != 0) continue;
+    const bool joined = topic == config.topics.acks || topic == config.topics.state;
+    if (joined && events != existing.end() && events->second > 0) {
+      plan.push_back({topic, events->second, "events"});
+    } else {
+      plan.push_back({topic, config.kafka.partitions, "config"});
+    }
+  }
+  return plan;
+}
+
 bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int timeout_ms,
                          std::string* error, bool* embedded) {
   ClientPtr guard = NewClient(RD_KAFKA_PRODUCER, config, bootstrap, "admin", error);
@@ -60,9 +76,11 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
     *error = std::string("cannot read cluster metadata: ") + rd_kafka_err2str(err);
     return false;
   }
-  std::set<std::string> existing;
+  std::map<std::string, int32_t> existing;  // topic -> partition count
   for (int i = 0; i < md->topic_cnt; ++i) {
-    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) existing.insert(md->topics[i].topic);
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      existing[md->topics[i].topic] = md->topics[i].partition_cnt;
+    }
   }
   rd_kafka_metadata_destroy(md);
   const bool mock = IsEmbeddedClusterId(CachedClusterId(rk));
@@ -81,12 +99,12 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
     return false;
   }
 
+  const std::vector<TopicToCreate> plan = PlanMissingTopics(config, existing);
   std::vector<rd_kafka_NewTopic_t*> wanted;
-  for (const std::string& topic : AllTopics(config.topics)) {
-    if (existing.count(topic) != 0) continue;
-    rd_kafka_NewTopic_t* nt =
-        rd_kafka_NewTopic_new(topic.c_str(), config.kafka.partitions,
-                              config.kafka.replication_factor, errstr, sizeof errstr);
+  for (const TopicToCreate& create : plan) {
+    const std::string& topic = create.topic;
+    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(
+        topic.c_str(), create.partitions, config.kafka.replication_factor, errstr, sizeof errstr);
     if (nt == nullptr) {
       *error = "bad topic spec for " + topic + ": " + errstr;
       for (auto* t : wanted) rd_kafka_NewTopic_destroy(t);
@@ -122,9 +140,13 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
       rd_kafka_resp_err_t terr = rd_kafka_topic_result_error(results[i]);
       const char* name = rd_kafka_topic_result_name(results[i]);
       if (terr == RD_KAFKA_RESP_ERR_NO_ERROR || terr == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        auto created = std::find_if(plan.begin(), plan.end(),
+                                    [name](const TopicToCreate& t) { return t.topic == name; });
         Log(LogLevel::kInfo, "topic created",
             {{"topic", name},
-             {"partitions", std::to_string(config.kafka.partitions)},
+             {"partitions", std::to_string(created != plan.end() ? created->partitions
+                                                                 : config.kafka.partitions)},
+             {"source", created != plan.end() ? std::string(created->source) : "config"},
              {"replication_factor", std::to_string(config.kafka.replication_factor)}});
       } else {
         *error = std::string("cannot create topic ") + name + ": " +

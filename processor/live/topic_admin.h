@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,7 +29,25 @@ bool IsEmbeddedClusterId(std::string_view cluster_id);
 std::vector<std::pair<std::string, std::string>> TopicConfigs(const Config& config,
                                                               std::string_view topic);
 
-// Creates every missing topic of AllTopics(config.topics) on `bootstrap`, using
+// A topic CreateMissingTopics creates, with its partition count and where that count comes from.
+struct TopicToCreate {
+  std::string topic;
+  int32_t partitions = 0;
+  // "events": the existing events topic's count (for a missing acks or state topic, which the
+  // worker joins with events partition by partition); "config": kafka.partitions.
+  std::string_view source;
+};
+
+// The topics of AllTopics(config.topics) that `existing` (topic name -> partition count) lacks,
+// in that order, each with the partition count CreateMissingTopics gives it: a missing acks or
+// state topic gets the events topic's count when the events topic exists (with kafka.partitions
+// it would not be co-partitioned with events and the worker would refuse to start), every other
+// topic kafka.partitions. Pure; cannot fail.
+std::vector<TopicToCreate> PlanMissingTopics(const Config& config,
+                                             const std::map<std::string, int32_t>& existing);
+
+// Creates every missing topic of AllTopics(config.topics) on `bootstrap` (see PlanMissingTopics
+// for their partition counts), using
 // config.kafka.properties for security settings. Returns false and sets *error when the
 // cluster cannot be reached within `timeout_ms` or refuses a topic (other than "already
 // exists"). When the cluster is the embedded broker (its metadata's cluster id), sets *embedded
