@@ -122,6 +122,19 @@ TEST(LiveKafkaConf, ClientThatLibrdkafkaRefusesGivesItsReason) {
   EXPECT_NE(error.find("acks"), std::string::npos) << error;
 }
 
+// check-config and the commands' start-up: a CA file that cannot be read passes every property
+// check and fails only when a client is built; the reason names the setting, not its value.
+TEST(LiveKafkaConf, ClientCheckCatchesAnUnreadableCaFileWithoutShowingThePath) {
+  Config config = DefaultConfig();
+  EXPECT_EQ(CheckKafkaClientConfig(config), "");
+  config.kafka.properties["security.protocol"] = "SSL";
+  EXPECT_EQ(CheckKafkaClientConfig(config), "");
+  config.kafka.properties["ssl.ca.location"] = "/nonexistent/hunter2/ca.pem";
+  const std::string why = CheckKafkaClientConfig(config);
+  EXPECT_NE(why.find("ssl.ca.location"), std::string::npos) << why;
+  EXPECT_EQ(why.find("hunter2"), std::string::npos) << why;
+}
+
 // A broker that cannot be reached (here: nothing listens on the port) is what a broker restart
 // or a network cut looks like to a client, and librdkafka reconnects by itself: the client's
 // log says so with warnings naming the error, never with error lines that would page someone.

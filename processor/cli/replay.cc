@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <stdexcept>
 
 #include "config/config_loader.h"
 #include "metrics/metrics.h"
@@ -259,6 +260,10 @@ int CheckConfigCommand(const std::vector<std::string>& args) {
     // Kafka properties are checked with librdkafka as `run` would set them, so that a misspelled
     // one fails here, at its line, rather than when the worker creates its clients.
     Config config = LoadConfig(path, cli.sets, CheckKafkaProperty);
+    // What only building a client catches (a TLS file that cannot be read, settings that
+    // conflict), with a client that has no bootstrap servers: it connects nowhere.
+    const std::string why = CheckKafkaClientConfig(config);
+    if (!why.empty()) throw std::runtime_error(path + ": kafka.properties: " + why);
     Log(LogLevel::kInfo, "config ok",
         {{"file", path}, {"workflows", std::to_string(config.workflows.size())}});
     return 0;

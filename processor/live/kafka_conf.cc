@@ -171,6 +171,30 @@ rd_kafka_t* NewKafkaClient(rd_kafka_type_t type, rd_kafka_conf_t* conf, std::str
   return rk;
 }
 
+std::string CheckKafkaClientConfig(const Config& config) {
+  std::string error;
+  // log_level 0: librdkafka would warn that a client without bootstrap servers cannot connect.
+  rd_kafka_conf_t* conf = MakeKafkaConf(config, "", {{"log_level", "0"}}, &error);
+  if (conf == nullptr) return error;
+  char errstr[512] = {};
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk != nullptr) {
+    rd_kafka_destroy(rk);
+    return "";
+  }
+  rd_kafka_conf_destroy(conf);
+  std::string reason = errstr;
+  // OpenSSL's reasons may quote a file name or a key; a property's value never reaches the log.
+  for (const auto& [key, value] : config.kafka.properties) {
+    if (value.empty() || (value.size() <= 3 && !IsSecretProperty(key))) continue;
+    for (size_t at = reason.find(value); at != std::string::npos; at = reason.find(value, at)) {
+      reason.replace(at, value.size(), "(value not shown)");
+      at += std::string_view("(value not shown)").size();
+    }
+  }
+  return reason;
+}
+
 void LogKafkaProperties(const Config& config) {
   for (const auto& [key, value] : config.kafka.properties) {
     Log(LogLevel::kInfo, "kafka property",

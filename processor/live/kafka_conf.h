@@ -90,6 +90,15 @@ rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstra
 rd_kafka_t* NewKafkaClient(rd_kafka_type_t type, rd_kafka_conf_t* conf, std::string_view what,
                            std::string* error);
 
+// Whether librdkafka can build a client from config.kafka.properties: rd_kafka_new (a producer)
+// on a conf without bootstrap servers, so it connects nowhere and needs no cluster. Catches what
+// neither rd_kafka_conf_set (CheckKafkaProperty) nor the config loader can: files that cannot be
+// read (ssl.ca.location, ssl.keystore.location, ...) and settings that conflict. Returns an
+// empty string when it can, else librdkafka's reason with every property value longer than
+// three characters, and every secret property's value (IsSecretProperty), replaced by
+// "(value not shown)". Quick (no I/O but the files the properties name); thread-safe.
+std::string CheckKafkaClientConfig(const Config& config);
+
 // Logs the effective user properties (names; values except for secrets) once at start-up.
 void LogKafkaProperties(const Config& config);
 

@@ -71,6 +71,17 @@ bool LoadConfigLogged(const CliArgs& cli, Config* config) {
   }
 }
 
+// A configuration librdkafka refuses while building a client (a TLS file it cannot read,
+// settings that conflict) is a bad configuration: exit code 2, which deploy/ does not restart
+// (RestartPreventExitStatus=2), since a restart cannot fix it. Checked before any broker is
+// asked, so the command fails at once instead of after the start-up checks' waits.
+bool CheckKafkaClientLogged(const Config& config) {
+  const std::string why = CheckKafkaClientConfig(config);
+  if (why.empty()) return true;
+  Log(LogLevel::kError, "bad configuration", {{"error", "kafka.properties: " + why}});
+  return false;
+}
+
 std::string DefaultInstance() {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "host");
@@ -142,6 +153,7 @@ int RunCommand(const std::vector<std::string>& args) {
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
     LogKafkaProperties(config);
+    if (!CheckKafkaClientLogged(config)) return 2;
     InstallSignalHandlers();
     StartShutdownWatchdog(config.kafka.shutdown_timeout_ms);
     std::string bootstrap = config.kafka.bootstrap_servers;
@@ -236,6 +248,7 @@ int TopicsCommand(const std::vector<std::string>& args) {
     }
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
+    if (!CheckKafkaClientLogged(config)) return 2;
     if (config.kafka.bootstrap_servers == "embedded") {
       Log(LogLevel::kError, "topics create needs a real cluster",
           {{"hint", "set kafka.bootstrap_servers; the embedded broker creates its own topics"}});
@@ -255,6 +268,7 @@ int GenerateCommand(const std::vector<std::string>& args) {
     CliArgs cli = ParseCliArgs(args, {"--config", "--rate", "--duration", "--seed", "--count"});
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
+    if (!CheckKafkaClientLogged(config)) return 2;
     double rate = std::atof(cli.Require("--rate").c_str());
     if (!(rate > 0)) throw CliError("--rate must be a positive number of events per second");
     double duration_s = cli.Get("--duration") ? std::atof(cli.Get("--duration")->c_str()) : -1;
@@ -273,9 +287,9 @@ int GenerateCommand(const std::vector<std::string>& args) {
       return 2;
     }
     rd_kafka_t* producer = NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error);
-    if (producer == nullptr) {
-      Log(LogLevel::kError, "cannot create producer", {{"error", error}});
-      return 1;
+    if (producer == nullptr) {  // rd_kafka_new connects nowhere: only the settings can fail
+      Log(LogLevel::kError, "bad configuration", {{"error", error}});
+      return 2;
     }
     // Fetch the topics' metadata before the first record: otherwise the first records wait for
     // a refresh (about a second), which would show up as latency of wall-clock-stamped events.

@@ -129,6 +129,29 @@ class ReplayCli(unittest.TestCase):
             self.assertIn("--set:kafka.properties.security.protocl:", r.stdout)
             self.assertNotIn("hunter", r.stdout + r.stderr)
 
+    def test_a_kafka_setting_only_client_creation_rejects_is_a_config_error(self):
+        # Each property is valid alone; librdkafka reads the CA file only when it builds a client.
+        # Exit 2 (deploy/ does not restart it), not 1 (a restart loop that cannot succeed).
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "tls.yaml")
+            with open(path, "w") as f:
+                f.write("kafka:\n  properties:\n    security.protocol: SSL\n"
+                        "    ssl.ca.location: /nonexistent/hunter2-ca.pem\n")
+            r = run("check-config", "--config", path)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("ssl.ca.location", r.stdout)
+            self.assertNotIn("hunter2", r.stdout + r.stderr)
+            for cmd in (["run"], ["topics", "create"]):
+                r = run(*cmd, "--config", path, "--set", "kafka.bootstrap_servers=127.0.0.1:1")
+                self.assertEqual(r.returncode, 2, r.stderr)
+                lines = [l for l in r.stderr.splitlines() if 'msg="bad configuration"' in l]
+                self.assertEqual(len(lines), 1, r.stderr)
+                self.assertIn("ssl.ca.location", lines[0])
+                self.assertNotIn("hunter2", lines[0])
+                # Refused before any broker is asked (these follow a wait for 127.0.0.1:1).
+                self.assertNotIn("topic creation", r.stderr)
+                self.assertNotIn("cannot check topic partitions", r.stderr)
+
     def test_output_that_cannot_be_written_exits_1(self):
         with open("/dev/full", "w") as full:
             r = subprocess.run([ARGS.handoffd, "replay", "--config", self.catalog, self.refund],
