@@ -207,6 +207,10 @@ struct Metrics::Families {
                   "deleted its oldest records, so runs last written there were not restored.")),
         assigned_partitions(Build(prometheus::BuildGauge(), r, "handoffd_assigned_partitions",
                                   "Input partitions currently assigned to this worker.")),
+        main_loop_heartbeat(
+            Build(prometheus::BuildGauge(), r, "handoffd_main_loop_heartbeat_timestamp_seconds",
+                  "Wall-clock time (Unix seconds) of the live worker's last main-loop iteration "
+                  "or restore read; 0 before the first. Stops moving when the loop hangs.")),
         build_info(Build(prometheus::BuildGauge(), r, "handoffd_build_info",
                          "Always 1; the version label names the running build.")),
         invalid_by_reason(events_invalid, "reason"),
@@ -259,6 +263,7 @@ struct Metrics::Families {
     restored = &restored_records.Add({});
     truncated = &restores_truncated.Add({});
     assigned = &assigned_partitions.Add({});
+    heartbeat = &main_loop_heartbeat.Add({});
     build_info.Add({{"version", HANDOFFD_VERSION}}).Set(1);
   }
 
@@ -356,6 +361,7 @@ struct Metrics::Families {
   Family<Counter>& restored_records;
   Family<Counter>& restores_truncated;
   Family<Gauge>& assigned_partitions;
+  Family<Gauge>& main_loop_heartbeat;
   Family<Gauge>& build_info;
 
   StringChildren<Counter> invalid_by_reason;
@@ -384,6 +390,7 @@ struct Metrics::Families {
   Counter* restored = nullptr;
   Counter* truncated = nullptr;
   Gauge* assigned = nullptr;
+  Gauge* heartbeat = nullptr;
 
   // Live-mode per-partition gauges, dropped on revocation.
   std::mutex partition_mu;
@@ -538,6 +545,8 @@ void Metrics::OnKafkaError(std::string_view error, bool transient) {
 void Metrics::SetAssignedPartitions(int64_t count) {
   f_->assigned->Set(static_cast<double>(count));
 }
+
+void Metrics::SetMainLoopHeartbeat(double unix_seconds) { f_->heartbeat->Set(unix_seconds); }
 
 // Forwards to the shared Metrics; the level hooks add this engine's change to the shared gauge
 // (Gauge::Increment is atomic), and the destructor takes this engine's share back out.

@@ -58,6 +58,8 @@ class Metrics : public EngineObserver {
   // (IsTransientKafkaError). Thread-safe.
   void OnKafkaError(std::string_view error, bool transient);
   void SetAssignedPartitions(int64_t count);
+  // The wall-clock time of the worker's last main-loop iteration (Heartbeat). Thread-safe.
+  void SetMainLoopHeartbeat(double unix_seconds);
 
   // An observer for one engine when several engines share this Metrics (one per partition in
   // live mode). It forwards every hook, but turns the level hooks (OnActiveRuns, OnOpenPackets)

@@ -76,14 +76,19 @@ std::string ToCivetPorts(std::string_view listen) {
 
 class MetricsServer::Impl {
  public:
-  Impl(const prometheus::Registry& registry, ReadinessFn ready)
+  Impl(const prometheus::Registry& registry, ReadinessFn ready, HealthFn health)
       : metrics_([&registry](mg_connection* conn) {
           Respond(conn, 200, "OK", kExpositionType, SerializeText(registry));
           return 200;
         }),
-        healthz_([](mg_connection* conn) {
-          Respond(conn, 200, "OK", "text/plain; charset=utf-8", "ok\n");
-          return 200;
+        healthz_([health = std::move(health)](mg_connection* conn) {
+          const std::string why = health ? health() : std::string();
+          if (why.empty()) {
+            Respond(conn, 200, "OK", "text/plain; charset=utf-8", "ok\n");
+            return 200;
+          }
+          Respond(conn, 503, "Service Unavailable", "text/plain; charset=utf-8", why + "\n");
+          return 503;
         }),
         readyz_([ready = std::move(ready)](mg_connection* conn) {
           if (!ready || ready()) {
@@ -120,7 +125,8 @@ class MetricsServer::Impl {
 
 std::unique_ptr<MetricsServer> MetricsServer::Start(std::string_view listen,
                                                     const prometheus::Registry& registry,
-                                                    ReadinessFn ready, std::string* error) {
+                                                    ReadinessFn ready, std::string* error,
+                                                    HealthFn health) {
   const std::string ports = ToCivetPorts(listen);
   if (ports.empty()) {
     if (error) {
@@ -129,7 +135,7 @@ std::unique_ptr<MetricsServer> MetricsServer::Start(std::string_view listen,
     }
     return nullptr;
   }
-  auto impl = std::make_unique<Impl>(registry, std::move(ready));
+  auto impl = std::make_unique<Impl>(registry, std::move(ready), std::move(health));
   int port = 0;
   try {
     port = impl->Listen(ports);

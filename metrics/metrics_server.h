@@ -1,5 +1,6 @@
 // The HTTP endpoint of the live worker: /metrics (Prometheus text exposition of a Registry),
-// /healthz (200 while the process is up) and /readyz (200 when the readiness callback says the
+// /healthz (200 while the process is up and the health callback finds nothing wrong, else 503
+// with its one-line reason) and /readyz (200 when the readiness callback says the
 // assigned partitions are restored and consuming, else 503), all on `metrics.listen`.
 #pragma once
 
@@ -22,16 +23,20 @@ class MetricsServer {
  public:
   // Called on a server thread for each /readyz request; must be thread-safe and quick.
   using ReadinessFn = std::function<bool()>;
+  // Called on a server thread for each /healthz request; must be thread-safe and quick. Returns
+  // an empty string when healthy, else a one-line reason (the 503 body).
+  using HealthFn = std::function<std::string()>;
 
   // Starts serving. `listen` is "host:port" with a numeric IPv4 host ("127.0.0.1:9464",
   // "0.0.0.0:9464") or a bracketed IPv6 one ("[::1]:9464"); port 0 picks a free port (see port()).
-  // An empty `ready` means always ready.
+  // An empty `ready` means always ready; an empty `health` always healthy.
   // REQUIRES: registry outlives the server.
   // Returns nullptr and sets *error (when error is not null) when `listen` is malformed or the
   // address cannot be bound (in use, not local, no permission).
   static std::unique_ptr<MetricsServer> Start(std::string_view listen,
                                               const prometheus::Registry& registry,
-                                              ReadinessFn ready, std::string* error);
+                                              ReadinessFn ready, std::string* error,
+                                              HealthFn health = nullptr);
 
   ~MetricsServer();  // stops listening and waits for requests in flight
   MetricsServer(const MetricsServer&) = delete;

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "metrics/metrics.h"
+#include "processor/live/heartbeat.h"
 
 namespace handoffd {
 namespace {
@@ -62,8 +63,10 @@ class MetricsServerTest : public ::testing::Test {
     registry_ = std::make_unique<prometheus::Registry>();
     metrics_ = std::make_unique<Metrics>(*registry_, *config_);
     std::string error;
+    // /healthz as the worker wires it: its main loop's Heartbeat, here on a fake clock.
     server_ = MetricsServer::Start(
-        "127.0.0.1:0", *registry_, [] { return ready_.load(); }, &error);
+        "127.0.0.1:0", *registry_, [] { return ready_.load(); }, &error,
+        [] { return heartbeat_.Stalled(SteadyAt(now_s_.load()), std::chrono::seconds(60)); });
     ASSERT_NE(server_, nullptr) << error;
     ASSERT_GT(server_->port(), 0);
   }
@@ -73,7 +76,15 @@ class MetricsServerTest : public ::testing::Test {
     registry_.reset();
     config_.reset();
   }
-  void SetUp() override { ready_ = false; }
+  void SetUp() override {
+    ready_ = false;
+    heartbeat_.Beat(SteadyAt(1000), std::chrono::system_clock::now());
+    now_s_ = 1000;
+  }
+
+  static Heartbeat::SteadyTime SteadyAt(int64_t seconds) {
+    return Heartbeat::SteadyTime(std::chrono::seconds(seconds));
+  }
 
   static int port() { return server_->port(); }
 
@@ -81,6 +92,8 @@ class MetricsServerTest : public ::testing::Test {
   static inline std::unique_ptr<prometheus::Registry> registry_;
   static inline std::unique_ptr<Metrics> metrics_;
   static inline std::atomic<bool> ready_{false};
+  static inline Heartbeat heartbeat_;
+  static inline std::atomic<int64_t> now_s_{0};  // the fake steady clock, in seconds
   static inline std::unique_ptr<MetricsServer> server_;
 };
 
@@ -100,6 +113,19 @@ TEST_F(MetricsServerTest, HealthzIsOkWhileTheProcessIsUpEvenWhenNotReady) {
   Response r = Get(port(), "/healthz");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "ok\n");
+}
+
+// A worker whose main loop hangs (a stuck Kafka call, a restore blocking the rebalance callback)
+// still answers HTTP on the server's own threads: /healthz must say so, or nothing restarts it.
+TEST_F(MetricsServerTest, HealthzIs503WithTheReasonOnceTheMainLoopStopsBeating) {
+  now_s_ = 1059;  // 59 s after the last beat: within the 60 s threshold
+  EXPECT_EQ(Get(port(), "/healthz").status, 200);
+  now_s_ = 1075;
+  Response r = Get(port(), "/healthz");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "main loop stalled: no progress for 75 s (threshold 60 s)\n");
+  heartbeat_.Beat(SteadyAt(1075), std::chrono::system_clock::now());  // the loop moves again
+  EXPECT_EQ(Get(port(), "/healthz").status, 200);
 }
 
 TEST_F(MetricsServerTest, ReadyzFollowsTheReadinessCallback) {

@@ -180,7 +180,8 @@ int RunCommand(const std::vector<std::string>& args) {
     Worker worker(config, bootstrap, cli.Get("--instance").value_or(DefaultInstance()), &metrics);
     if (embedded) worker.UseEmbeddedBrokerSettings();
     std::unique_ptr<MetricsServer> server = MetricsServer::Start(
-        config.metrics.listen, registry, [&worker] { return worker.ready(); }, &error);
+        config.metrics.listen, registry, [&worker] { return worker.ready(); }, &error,
+        [&worker] { return worker.Unhealthy(); });
     if (server == nullptr) {
       Log(LogLevel::kError, "metrics server failed",
           {{"listen", config.metrics.listen}, {"error", error}});

@@ -83,14 +83,16 @@ bool IsCooperative(rd_kafka_t* rk) {
 // out: librdkafka goes on with the operation in the background, the next call resumes it, and
 // any other transactional call meanwhile fails ("Conflicting ... API call is already in
 // progress"). For up to kTransactionCallLimit. Returns the last error, nullptr on success.
-template <typename Call>
-rd_kafka_error_t* CallResumingTimeouts(Call call, const char* retry_msg) {
+// `beat` is called before each retry: a call resumed within the limit is progress, not a hang.
+template <typename Call, typename OnRetry>
+rd_kafka_error_t* CallResumingTimeouts(Call call, const char* retry_msg, OnRetry beat) {
   const auto give_up = Clock::now() + kTransactionCallLimit;
   for (;;) {
     rd_kafka_error_t* error = call();
     if (error == nullptr || !rd_kafka_error_is_retriable(error) || Clock::now() >= give_up) {
       return error;
     }
+    beat();
     Log(LogLevel::kWarn, retry_msg, {{"error", rd_kafka_error_string(error)}});
     rd_kafka_error_destroy(error);
   }
@@ -137,7 +139,16 @@ Worker::~Worker() {
   }
 }
 
+void Worker::Beat() {
+  const auto wall = std::chrono::system_clock::now();
+  heartbeat_.Beat(Clock::now(), wall);
+  if (metrics_ != nullptr) {
+    metrics_->SetMainLoopHeartbeat(std::chrono::duration<double>(wall.time_since_epoch()).count());
+  }
+}
+
 bool Worker::Start(std::string* error) {
+  Beat();  // from here on /healthz watches the main thread
   const std::string client = "handoffd-" + instance_;
   std::map<std::string, std::string> consumer_common = {
       {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
@@ -489,6 +500,8 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
       }
       rd_kafka_message_t* msg = rd_kafka_consumer_poll(restorer_, 200);
       if (msg != nullptr) {
+        // A slow restore that reads is not a hung worker (this runs in the rebalance callback).
+        Beat();
         auto it = ends.find(msg->partition);
         if (it == ends.end()) {
           // Already complete (or not ours): nothing to do.
@@ -1094,7 +1107,7 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
   if (error == nullptr) {
     // An abort is refused while a timed-out commit goes on, so the commit is resumed.
     error = CallResumingTimeouts([&] { return rd_kafka_commit_transaction(producer_, timeout_ms); },
-                                 "commit transaction retry");
+                                 "commit transaction retry", [this] { Beat(); });
     if (error == nullptr) {
       txn_open_ = !LogError(rd_kafka_begin_transaction(producer_), "begin transaction failed");
       if (!txn_open_) fatal_ = true;
@@ -1121,7 +1134,7 @@ bool Worker::AbortTransaction(int timeout_ms) {
   sink_->DropHeldOutputs();
   return !LogError(
       CallResumingTimeouts([&] { return rd_kafka_abort_transaction(producer_, timeout_ms); },
-                           "abort transaction retry"),
+                           "abort transaction retry", [this] { Beat(); }),
       "abort transaction failed");
 }
 
@@ -1148,6 +1161,7 @@ void Worker::BackOffAfterFailedCommit(const std::atomic<bool>& stop) {
         std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(pause).count())}});
   const auto until = Clock::now() + pause;
   while (!stop.load() && Clock::now() < until) {
+    Beat();  // a deliberate, bounded pause
     std::this_thread::sleep_for(
         std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
   }
@@ -1349,6 +1363,7 @@ int Worker::Run(const std::atomic<bool>& stop) {
   auto last_input = Clock::now();  // the last round that read anything
   std::vector<std::vector<Lane::Item>> rounds(lanes_.size());
   while (!stop.load() && !fatal_) {
+    Beat();
     // Idle (the last round read nothing): wait up to kIdleGatherMs for events, in one call
     // (rd_kafka_consume_batch_queue returns when the batch is full or the timeout passes, so a
     // trickle of records is read as one round). Idle for longer than kIdleSleepAfter: first

@@ -29,6 +29,7 @@
 
 #include "config/config.h"
 #include "processor/live/changelog.h"
+#include "processor/live/heartbeat.h"
 #include "processor/live/kafka_sink.h"
 #include "processor/log.h"
 #include "processor/pipeline.h"
@@ -64,6 +65,13 @@ class Worker {
 
   // True once the worker has joined the group and every assigned partition is restored.
   bool ready() const { return ready_.load(); }
+
+  // Empty while the main thread shows progress (a loop iteration, a restore read, a resumed
+  // transaction call) within HeartbeatThreshold(config); else the one-line reason /healthz
+  // answers 503 with. Any thread (the /healthz handler).
+  std::string Unhealthy() const {
+    return heartbeat_.Stalled(std::chrono::steady_clock::now(), HeartbeatThreshold(config_));
+  }
 
  private:
   struct Partition {
@@ -220,6 +228,8 @@ class Worker {
   void FollowWallClock();
   void ReportLag(bool log);
   bool Fatal() const { return fatal_; }
+  // Records main-thread progress: heartbeat_ and handoffd_main_loop_heartbeat_timestamp_seconds.
+  void Beat();
 
   const Config& config_;
   // One "delivery failed" line per second: a refused request fails each of its records.
@@ -250,6 +260,7 @@ class Worker {
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::atomic<bool> ready_{false};
+  Heartbeat heartbeat_;
   struct CatchUp {
     bool active = false;  // assigned, not yet at the end of every input
     std::chrono::steady_clock::time_point start;

@@ -39,10 +39,17 @@ def main(args):
     with kh.Env(args, partitions=4, name="e2e") as env:
         env.produce_lines(refund_events + ledger)
         out = env.collector(kh.OUTPUTS)
+        started = time.time()
         worker = env.worker("e2e-1", guarantee="exactly_once").start()
         worker.wait_ready()
         status, _ = worker.http("/healthz")
         assert status == 200, status
+        # The main loop's heartbeat is exported with the wall time of its progress since start
+        # (HandoffdMainLoopStalled watches it).
+        _, text = worker.http("/metrics")
+        beat = [float(l.split()[1]) for l in text.splitlines()
+                if l.startswith("handoffd_main_loop_heartbeat_timestamp_seconds ")]
+        assert len(beat) == 1 and beat[0] >= started - 1, (beat, started)
 
         def has(topic, run_prefix, pred=lambda p: True):
             return lambda recs: any(
