@@ -53,10 +53,10 @@ const std::vector<double> kRestoreBuckets = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30,
 constexpr std::array<std::string_view, 10> kPacketFields = {
     "workflow_id",  "objective",          "last_successful_step", "failing_step",  "error_summary",
     "blast_radius", "recommended_action", "rollback_command",     "owner.primary", "owner.backup"};
-constexpr std::array<std::string_view, 8> kLimits = {
-    "max_event_bytes",          "max_active_runs",        "max_seen_event_ids_per_run",
-    "max_open_packets_per_run", "max_steps_per_run",      "max_field_bytes",
-    "message_max_bytes_dlq",    "message_max_bytes_state"};
+constexpr std::array<std::string_view, 9> kLimits = {
+    "max_event_bytes",          "max_active_runs",         "max_seen_event_ids_per_run",
+    "max_open_packets_per_run", "max_steps_per_run",       "max_field_bytes",
+    "message_max_bytes_dlq",    "message_max_bytes_state", "held_records"};
 
 std::string S(std::string_view v) { return std::string(v); }
 

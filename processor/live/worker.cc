@@ -700,28 +700,74 @@ bool Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
   auto it = partitions_.find(msg->partition);
   if (it == partitions_.end()) return true;  // fetched before a revocation
   Partition& part = *it->second;
-  const bool eof = msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF;
-  if (is_acks) {
-    int64_t ts = INT64_MIN;
-    if (!part.held_acks.empty() ||
-        (!eof && !part.events_eof &&
-         (ts = PeekTime(part, msg)) > part.pipeline->engine().max_event_ms())) {
-      if (!eof && ts == INT64_MIN && !part.held_acks.empty()) ts = PeekTime(part, msg);
-      part.held_acks.push_back({msg, eof ? INT64_MIN : ts});
-      // Bounded: past this many (a backlog of acks with no events), the oldest goes ahead.
-      constexpr size_t kMaxHeldAcks = 100000;
-      if (part.held_acks.size() > kMaxHeldAcks) {
-        part.observer->OnLimitHit("held_acks");
-        ReleaseAcks(part, part.held_acks.front().ts_ms);
-      }
-      return false;
+  const int self = is_acks ? 1 : 0;
+  const int other = 1 - self;
+  if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    part.at_end[self] = true;
+    if (part.held[self].empty()) {
+      Apply(part, msg, is_acks);
+      Drain(part);  // the other input may have waited for this one
+      return true;
     }
-    Apply(part, msg, true);
+    part.held[self].push_back({msg, INT64_MIN});
+    Drain(part);
+    return false;
+  }
+  part.at_end[self] = false;
+  // Caught up: nothing held and the other input at its end. The fast path: no peek.
+  if (part.held[0].empty() && part.held[1].empty() && part.at_end[other]) {
+    Apply(part, msg, is_acks);
     return true;
   }
-  if (!part.held_acks.empty()) ReleaseAcks(part, eof ? INT64_MAX : PeekTime(part, msg));
-  Apply(part, msg, false);
-  return true;
+  const int64_t ts = PeekTime(part, msg);
+  part.frontier[self] = std::max(part.frontier[self], ts);
+  if (part.held[0].empty() && part.held[1].empty() && ts <= part.frontier[other]) {
+    Apply(part, msg, is_acks);
+    return true;
+  }
+  part.held[self].push_back({msg, ts});
+  Drain(part);
+  // Bounded: past this many (one input far behind, or stopped), the earliest goes ahead.
+  constexpr size_t kMaxHeld = 50000;
+  while (part.held[0].size() + part.held[1].size() > kMaxHeld) {
+    part.observer->OnLimitHit("held_records");
+    const int side =
+        part.held[1].empty() ||
+                (!part.held[0].empty() && part.held[0].front().ts_ms <= part.held[1].front().ts_ms)
+            ? 0
+            : 1;
+    Partition::Held r = part.held[side].front();
+    part.held[side].pop_front();
+    Apply(part, r.msg, side == 1);
+    rd_kafka_message_destroy(r.msg);
+    Drain(part);
+  }
+  return false;
+}
+
+void Worker::Drain(Partition& part) {
+  for (;;) {
+    int side = -1;
+    for (int s = 0; s < 2 && side < 0; ++s) {
+      // An EOF, or a record without an event time, takes no part in the merge.
+      if (!part.held[s].empty() && part.held[s].front().ts_ms == INT64_MIN) side = s;
+    }
+    if (side < 0) {
+      const bool has_events = !part.held[0].empty();
+      const bool has_acks = !part.held[1].empty();
+      if (has_events && has_acks) {
+        side = part.held[0].front().ts_ms <= part.held[1].front().ts_ms ? 0 : 1;
+      } else if (has_events || has_acks) {
+        const int s = has_events ? 0 : 1;
+        if (part.at_end[1 - s] || part.held[s].front().ts_ms <= part.frontier[1 - s]) side = s;
+      }
+    }
+    if (side < 0) return;
+    Partition::Held r = part.held[side].front();
+    part.held[side].pop_front();
+    Apply(part, r.msg, side == 1);
+    rd_kafka_message_destroy(r.msg);
+  }
 }
 
 int64_t Worker::PeekTime(Partition& part, const rd_kafka_message_t* msg) {
@@ -733,19 +779,9 @@ int64_t Worker::PeekTime(Partition& part, const rd_kafka_message_t* msg) {
   return part.peek_event.ts_ms;
 }
 
-void Worker::ReleaseAcks(Partition& part, int64_t upto) {
-  while (!part.held_acks.empty() && part.held_acks.front().ts_ms <= upto) {
-    rd_kafka_message_t* msg = part.held_acks.front().msg;
-    part.held_acks.pop_front();
-    Apply(part, msg, true);
-    rd_kafka_message_destroy(msg);
-  }
-}
-
 void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks) {
   if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     (is_acks ? part.acks_eof : part.events_eof) = true;
-    if (!is_acks) ReleaseAcks(part, INT64_MAX);  // nothing left to wait for
     return;
   }
   int64_t& next = is_acks ? part.next_acks : part.next_events;

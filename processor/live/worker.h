@@ -79,7 +79,9 @@ class Worker {
     Partition(const Partition&) = delete;
     Partition& operator=(const Partition&) = delete;
     ~Partition() {
-      for (const HeldAck& a : held_acks) rd_kafka_message_destroy(a.msg);
+      for (const std::deque<Held>& q : held) {
+        for (const Held& r : q) rd_kafka_message_destroy(r.msg);
+      }
     }
 
     int32_t id = 0;
@@ -93,13 +95,15 @@ class Worker {
     bool dirty = false;       // processed input since the last committed batch
     bool events_eof = false;  // caught up on events p (until the next record arrives)
     bool acks_eof = false;
-    // Acks ahead of the events in event time, in offset order (see Worker::Handle). Lane-owned.
-    struct HeldAck {
+    // The merge of events p and acks p by event time (see Worker::Handle). Lane-owned.
+    struct Held {
       rd_kafka_message_t* msg;  // owned
       int64_t ts_ms;            // event time; INT64_MIN for an EOF or a record without one
     };
-    std::deque<HeldAck> held_acks;
-    std::unique_ptr<Decoder> peek;  // reads a record's time while acks are held
+    std::deque<Held> held[2];                      // [0] events, [1] acks; offset order
+    int64_t frontier[2] = {INT64_MIN, INT64_MIN};  // highest event time received per input
+    bool at_end[2] = {false, false};               // the input's last item received was its EOF
+    std::unique_ptr<Decoder> peek;  // reads a record's event time before it is applied
     Event peek_event;
     // Embedded broker snapshots (DrainPartition). Estimates of what the broker holds of this
     // state partition (bytes, record batches: restored records, then drains), the changelog
@@ -177,24 +181,27 @@ class Worker {
   void KickIfProduced();
 
   // On a lane (or on the main thread while the lanes are idle). Returns false when it kept
-  // `msg` (a held ack), true when the caller destroys it.
+  // `msg` (held for the merge below), true when the caller destroys it.
   //
-  // Two consumers read events p and acks p, so under a backlog (a restart, a new owner, a first
-  // start on old data) the acks a round reads can be stamped long after the events it reads.
-  // Applied first, they moved the watermark past the backlog's timers (escalations and stalls
-  // fired before the events that would have stopped them) and found the packets they
-  // acknowledge not yet opened (dropped). So while events p are not at their end, an ack
-  // stamped after every event applied so far waits in Partition::held_acks (and every ack
-  // behind it, keeping offset order); before an event is applied, the held acks stamped at or
-  // before it go first, and all of them when events p reach their end. The engine then sees the
-  // partition's records in event-time order, as replay of the merged input would.
+  // Two consumers read events p and acks p, one after the other each round, so under a backlog
+  // (a restart, a new owner, a first start on old data) a round's acks can be stamped long
+  // after its events, or the reverse. Applied in that order, acks moved the watermark past the
+  // backlog's timers (escalations and stalls fired before the events that would have stopped
+  // them) and found the packets they acknowledge not yet opened (dropped); events applied
+  // before the acks of the same instant escalated what the acks were in time to stop. So a
+  // partition's two inputs are merged by event time: a record is applied once the other input
+  // has nothing earlier to give (its next held record is later, or everything it received is
+  // applied and it is at its end or has sent something as late). Each input keeps its offset
+  // order. The engine then sees the records in event-time order, as replay of the merged
+  // input would, and a reprocessed batch in the order it had. Caught up (the other input at
+  // its end) a record is applied at once, as before.
   bool Handle(rd_kafka_message_t* msg, bool is_acks);
+  // Applies the held records the merge allows, in order.
+  void Drain(Partition& part);
   // Applies one record (or EOF) of partition `part`.
   void Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks);
   // The event time of `msg` (INT64_MIN when it has none a decoder can read).
   int64_t PeekTime(Partition& part, const rd_kafka_message_t* msg);
-  // Applies the held acks stamped at or before `upto` (EOFs in their place), in order.
-  void ReleaseAcks(Partition& part, int64_t upto);
   // Reads up to kPollBatch records of `queue` (waiting up to timeout_ms for the first) into
   // their lanes' round; handles errors at once; returns how many records it read.
   int ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks,
