@@ -82,8 +82,20 @@ std::vector<std::string> DeadLetterReasons() {
 
 bool Pipeline::Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
                       OutputSink* sink) {
-  std::string_view reason = decoder_.Decode(bytes, &event_);
-  bool envelope_valid = decoder_.envelope_valid();
+  Decode(bytes);
+  return HandleDecoded(key, bytes, source, sink);
+}
+
+int64_t Pipeline::Decode(std::string_view bytes) {
+  decoded_reason_ = decoder_.Decode(bytes, &event_);
+  decoded_envelope_valid_ = decoder_.envelope_valid();
+  return decoded_reason_.empty() || decoded_envelope_valid_ ? event_.ts_ms : INT64_MIN;
+}
+
+bool Pipeline::HandleDecoded(std::string_view key, std::string_view bytes, const SourceRef& source,
+                             OutputSink* sink) {
+  std::string_view reason = decoded_reason_;
+  bool envelope_valid = decoded_envelope_valid_;
   // Live mode: an event time far behind its record's timestamp is not a late event but a wrong
   // unit or clock (epoch seconds read as 1970). Applied, its run would stall and its packets
   // escalate and expire the moment they open, since a caught-up watermark follows the wall clock.

@@ -37,6 +37,15 @@ class Pipeline {
   bool Handle(std::string_view key, std::string_view bytes, const SourceRef& source,
               OutputSink* sink);
 
+  // Handle in two steps, for a caller that needs a record's event time before it decides to
+  // apply it (live mode's merge of events and acks): Decode returns the event time of `bytes`
+  // (INT64_MIN when the record has no valid envelope); HandleDecoded then handles that record
+  // without decoding it again. REQUIRES: no other Decode or Handle call in between, and `bytes`
+  // still alive.
+  int64_t Decode(std::string_view bytes);
+  bool HandleDecoded(std::string_view key, std::string_view bytes, const SourceRef& source,
+                     OutputSink* sink);
+
   // Live mode: the producers must key events and acks by run_id (contract section 1), so that
   // one partition holds all of a run's records. A valid record keyed otherwise is counted
   // (EngineObserver::OnKeyMismatch) and logged, and processed as usual. Off in replay (no keys).
@@ -65,6 +74,8 @@ class Pipeline {
   LogLimiter key_log_{std::chrono::seconds(10)};  // one "key is not the run_id" line per 10 s
   LogLimiter ahead_log_{std::chrono::seconds(10)};
   Event event_;
+  std::string_view decoded_reason_;  // of the last Decode
+  bool decoded_envelope_valid_ = false;
   std::string source_text_;  // "topic/partition/offset", reused
 };
 

@@ -380,6 +380,11 @@ void Worker::Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
   std::vector<int32_t> ps;
   for (int i = 0; i < parts->cnt; ++i) ps.push_back(parts->elems[i].partition);
   std::map<int32_t, std::unique_ptr<Partition>> restored = Restore(ps);
+  // An acks partition with nothing to read: its events need not wait for its first fetch's
+  // end-of-partition to be applied (Handle's merge), which under a catch-up held every event
+  // read meanwhile and decoded it twice.
+  const std::map<int32_t, int64_t> acks_end =
+      ListOffsets(config_.topics.acks, ps, RD_KAFKA_OFFSET_END);
   for (int i = 0; i < parts->cnt; ++i) {
     rd_kafka_topic_partition_t& tp = parts->elems[i];
     int32_t p = tp.partition;
@@ -388,6 +393,9 @@ void Worker::Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
       fatal_ = true;  // Run() exits; a restart tries again
       tp.offset = RD_KAFKA_OFFSET_END;
       continue;
+    }
+    if (auto end = acks_end.find(p); end != acks_end.end() && part->next_acks >= end->second) {
+      part->at_end[1] = true;
     }
     tp.offset = part->next_events;
     rd_kafka_topic_partition_list_add(acks, config_.topics.acks.c_str(), p)->offset =
@@ -714,15 +722,18 @@ bool Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
     return false;
   }
   part.at_end[self] = false;
-  // Caught up: nothing held and the other input at its end. The fast path: no peek.
+  // Caught up: nothing held and the other input at its end: applied as it comes.
   if (part.held[0].empty() && part.held[1].empty() && part.at_end[other]) {
     Apply(part, msg, is_acks);
     return true;
   }
-  const int64_t ts = PeekTime(part, msg);
+  // Decoded by the partition's own pipeline: applied at once (the usual case), it is not
+  // decoded again.
+  const int64_t ts =
+      part.pipeline->Decode(std::string_view(static_cast<const char*>(msg->payload), msg->len));
   part.frontier[self] = std::max(part.frontier[self], ts);
   if (part.held[0].empty() && part.held[1].empty() && ts <= part.frontier[other]) {
-    Apply(part, msg, is_acks);
+    Apply(part, msg, is_acks, /*decoded=*/true);
     return true;
   }
   part.held[self].push_back({msg, ts});
@@ -770,16 +781,7 @@ void Worker::Drain(Partition& part) {
   }
 }
 
-int64_t Worker::PeekTime(Partition& part, const rd_kafka_message_t* msg) {
-  if (!part.peek) part.peek = std::make_unique<Decoder>(config_.limits.max_event_bytes);
-  std::string_view bytes(static_cast<const char*>(msg->payload), msg->len);
-  if (!part.peek->Decode(bytes, &part.peek_event).empty() && !part.peek->envelope_valid()) {
-    return INT64_MIN;
-  }
-  return part.peek_event.ts_ms;
-}
-
-void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks) {
+void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks, bool decoded) {
   if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     (is_acks ? part.acks_eof : part.events_eof) = true;
     return;
@@ -794,9 +796,13 @@ void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks) {
   SourceRef source{is_acks ? config_.topics.acks : config_.topics.events, msg->partition,
                    msg->offset, record_time_ms};
   sink_->set_input_time_ms(kafka_time_ms);
-  part.pipeline->Handle(std::string_view(static_cast<const char*>(msg->key), msg->key_len),
-                        std::string_view(static_cast<const char*>(msg->payload), msg->len), source,
-                        sink_.get());
+  const std::string_view key(static_cast<const char*>(msg->key), msg->key_len);
+  const std::string_view bytes(static_cast<const char*>(msg->payload), msg->len);
+  if (decoded) {
+    part.pipeline->HandleDecoded(key, bytes, source, sink_.get());
+  } else {
+    part.pipeline->Handle(key, bytes, source, sink_.get());
+  }
   next = msg->offset + 1;
   part.dirty = true;
   catch_up_.records.fetch_add(1, std::memory_order_relaxed);

@@ -103,8 +103,6 @@ class Worker {
     std::deque<Held> held[2];                      // [0] events, [1] acks; offset order
     int64_t frontier[2] = {INT64_MIN, INT64_MIN};  // highest event time received per input
     bool at_end[2] = {false, false};               // the input's last item received was its EOF
-    std::unique_ptr<Decoder> peek;  // reads a record's event time before it is applied
-    Event peek_event;
     // Embedded broker snapshots (DrainPartition). Estimates of what the broker holds of this
     // state partition (bytes, record batches: restored records, then drains), the changelog
     // written since the last snapshot, that snapshot's size, and the bytes per run record of the
@@ -198,10 +196,9 @@ class Worker {
   bool Handle(rd_kafka_message_t* msg, bool is_acks);
   // Applies the held records the merge allows, in order.
   void Drain(Partition& part);
-  // Applies one record (or EOF) of partition `part`.
-  void Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks);
-  // The event time of `msg` (INT64_MIN when it has none a decoder can read).
-  int64_t PeekTime(Partition& part, const rd_kafka_message_t* msg);
+  // Applies one record (or EOF) of partition `part`; `decoded`: the partition's pipeline has
+  // just decoded it (Pipeline::Decode) and nothing since.
+  void Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks, bool decoded = false);
   // Reads up to kPollBatch records of `queue` (waiting up to timeout_ms for the first) into
   // their lanes' round; handles errors at once; returns how many records it read.
   int ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks,
