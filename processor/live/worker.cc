@@ -742,15 +742,7 @@ bool Worker::Handle(rd_kafka_message_t* msg, bool is_acks) {
   constexpr size_t kMaxHeld = 50000;
   while (part.held[0].size() + part.held[1].size() > kMaxHeld) {
     part.observer->OnLimitHit("held_records");
-    const int side =
-        part.held[1].empty() ||
-                (!part.held[0].empty() && part.held[0].front().ts_ms <= part.held[1].front().ts_ms)
-            ? 0
-            : 1;
-    Partition::Held r = part.held[side].front();
-    part.held[side].pop_front();
-    Apply(part, r.msg, side == 1);
-    rd_kafka_message_destroy(r.msg);
+    ApplyFront(part, EarlierSide(part));
     Drain(part);
   }
   return false;
@@ -764,21 +756,30 @@ void Worker::Drain(Partition& part) {
       if (!part.held[s].empty() && part.held[s].front().ts_ms == INT64_MIN) side = s;
     }
     if (side < 0) {
-      const bool has_events = !part.held[0].empty();
-      const bool has_acks = !part.held[1].empty();
-      if (has_events && has_acks) {
-        side = part.held[0].front().ts_ms <= part.held[1].front().ts_ms ? 0 : 1;
-      } else if (has_events || has_acks) {
-        const int s = has_events ? 0 : 1;
-        if (part.at_end[1 - s] || part.held[s].front().ts_ms <= part.frontier[1 - s]) side = s;
+      const int s = EarlierSide(part);
+      if (!part.held[0].empty() && !part.held[1].empty()) {
+        side = s;
+      } else if (!part.held[s].empty() &&
+                 (part.at_end[1 - s] || part.held[s].front().ts_ms <= part.frontier[1 - s])) {
+        side = s;
       }
     }
     if (side < 0) return;
-    Partition::Held r = part.held[side].front();
-    part.held[side].pop_front();
-    Apply(part, r.msg, side == 1);
-    rd_kafka_message_destroy(r.msg);
+    ApplyFront(part, side);
   }
+}
+
+int Worker::EarlierSide(const Partition& part) {
+  if (part.held[1].empty()) return 0;
+  if (part.held[0].empty()) return 1;
+  return part.held[0].front().ts_ms <= part.held[1].front().ts_ms ? 0 : 1;
+}
+
+void Worker::ApplyFront(Partition& part, int side) {
+  Partition::Held r = part.held[side].front();
+  part.held[side].pop_front();
+  Apply(part, r.msg, side == 1);
+  rd_kafka_message_destroy(r.msg);
 }
 
 void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks, bool decoded) {

@@ -196,6 +196,10 @@ class Worker {
   bool Handle(rd_kafka_message_t* msg, bool is_acks);
   // Applies the held records the merge allows, in order.
   void Drain(Partition& part);
+  // The input whose front held record is earlier (events on a tie, or when neither holds any).
+  static int EarlierSide(const Partition& part);
+  // Applies and frees the front held record of input `side` (0 events, 1 acks).
+  void ApplyFront(Partition& part, int side);
   // Applies one record (or EOF) of partition `part`; `decoded`: the partition's pipeline has
   // just decoded it (Pipeline::Decode) and nothing since.
   void Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks, bool decoded = false);
