@@ -211,6 +211,12 @@ struct Metrics::Families {
             Build(prometheus::BuildGauge(), r, "handoffd_main_loop_heartbeat_timestamp_seconds",
                   "Wall-clock time (Unix seconds) of the live worker's last main-loop iteration "
                   "or restore read; 0 before the first. Stops moving when the loop hangs.")),
+        topic_config_problem(
+            Build(prometheus::BuildGauge(), r, "handoffd_topic_config_problem",
+                  "1 for each config of a topic on the cluster that makes the live worker stop or "
+                  "lose state (checked at start, see the worker's msg=\"topic config problem\" "
+                  "line): problem is not_compacted or finite_retention (the state changelog) or "
+                  "max_message_bytes. No series when the check found nothing or could not run.")),
         build_info(Build(prometheus::BuildGauge(), r, "handoffd_build_info",
                          "Always 1; the version label names the running build.")),
         invalid_by_reason(events_invalid, "reason"),
@@ -362,6 +368,7 @@ struct Metrics::Families {
   Family<Counter>& restores_truncated;
   Family<Gauge>& assigned_partitions;
   Family<Gauge>& main_loop_heartbeat;
+  Family<Gauge>& topic_config_problem;
   Family<Gauge>& build_info;
 
   StringChildren<Counter> invalid_by_reason;
@@ -547,6 +554,11 @@ void Metrics::SetAssignedPartitions(int64_t count) {
 }
 
 void Metrics::SetMainLoopHeartbeat(double unix_seconds) { f_->heartbeat->Set(unix_seconds); }
+
+void Metrics::SetTopicConfigProblem(std::string_view topic, std::string_view problem) {
+  f_->topic_config_problem.Add({{"topic", std::string(topic)}, {"problem", std::string(problem)}})
+      .Set(1);
+}
 
 // Forwards to the shared Metrics; the level hooks add this engine's change to the shared gauge
 // (Gauge::Increment is atomic), and the destructor takes this engine's share back out.

@@ -60,6 +60,9 @@ class Metrics : public EngineObserver {
   void SetAssignedPartitions(int64_t count);
   // The wall-clock time of the worker's last main-loop iteration (Heartbeat). Thread-safe.
   void SetMainLoopHeartbeat(double unix_seconds);
+  // A topic config that makes the worker stop or lose state (CheckTopicConfigs at start): sets
+  // handoffd_topic_config_problem{topic,problem} to 1. Bounded: a few topics, three problems.
+  void SetTopicConfigProblem(std::string_view topic, std::string_view problem);
 
   // An observer for one engine when several engines share this Metrics (one per partition in
   // live mode). It forwards every hook, but turns the level hooks (OnActiveRuns, OnOpenPackets)

@@ -159,6 +159,96 @@ TEST(LiveTopicPlan, NothingIsPlannedWhenEveryTopicExists) {
   EXPECT_TRUE(PlanMissingTopics(config, existing).empty());
 }
 
+// What a cluster's DescribeConfigs gives for a topic nobody configured: Kafka's defaults.
+std::map<std::string, std::string> KafkaDefaults() {
+  return {{"cleanup.policy", "delete"},
+          {"retention.ms", "604800000"},
+          {"retention.bytes", "-1"},
+          {"max.message.bytes", "1048588"}};
+}
+
+// The problems TopicConfigProblems finds, as "problem:key" strings.
+std::vector<std::string> Found(const Config& config, const std::string& topic,
+                               const std::map<std::string, std::string>& configs,
+                               int64_t producer_max = 1000000) {
+  std::vector<std::string> found;
+  for (const TopicConfigProblem& p : TopicConfigProblems(config, topic, configs, producer_max)) {
+    EXPECT_EQ(p.topic, topic);
+    EXPECT_FALSE(p.effect.empty());
+    EXPECT_EQ(p.value, configs.at(p.key));
+    found.push_back(p.problem + ":" + p.key);
+  }
+  return found;
+}
+
+// A state topic someone made by hand with the cluster's defaults loses runs after 7 days: both
+// problems are reported, naming the keys to change.
+TEST(LiveTopicConfigProblems, StateTopicWithKafkaDefaultsIsNotCompactedAndLosesRuns) {
+  Config config = DefaultConfig();
+  EXPECT_EQ(
+      Found(config, config.topics.state, KafkaDefaults()),
+      (std::vector<std::string>{"not_compacted:cleanup.policy", "finite_retention:retention.ms"}));
+}
+
+TEST(LiveTopicConfigProblems, CompactedStateTopicHasNone) {
+  Config config = DefaultConfig();
+  auto configs = KafkaDefaults();
+  configs["cleanup.policy"] = "compact";  // retention.ms then applies to nothing
+  EXPECT_TRUE(Found(config, config.topics.state, configs).empty());
+  configs["cleanup.policy"] = "compact,delete";
+  configs["retention.ms"] = "-1";
+  EXPECT_TRUE(Found(config, config.topics.state, configs).empty());
+  configs["retention.bytes"] = "1073741824";  // deletes a partition's oldest records past 1 GiB
+  EXPECT_EQ(Found(config, config.topics.state, configs),
+            std::vector<std::string>{"finite_retention:retention.bytes"});
+}
+
+// Output topics are meant to age out; only their record size matters.
+TEST(LiveTopicConfigProblems, OutputTopicsMayDeleteButMustTakeTheProducersBatches) {
+  Config config = DefaultConfig();
+  auto configs = KafkaDefaults();
+  for (const std::string& topic :
+       {config.topics.page, config.topics.escalations, config.topics.audit, config.topics.dlq}) {
+    EXPECT_TRUE(Found(config, topic, configs).empty()) << topic;
+  }
+  configs["max.message.bytes"] = "524288";
+  EXPECT_EQ(Found(config, config.topics.page, configs),
+            std::vector<std::string>{"max_message_bytes:max.message.bytes"});
+  // ... unless the producer's batches are no larger (kafka.properties.message.max.bytes).
+  EXPECT_TRUE(Found(config, config.topics.page, configs, 524288).empty());
+  const auto problems = TopicConfigProblems(config, config.topics.page, configs, 1000000);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].effect.find("message.max.bytes=1000000"), std::string::npos)
+      << problems[0].effect;
+}
+
+// The worker does not produce to its inputs; a topic outside the config has no rules; a config
+// the account may not read (absent from DescribeConfigs' answer) is not a problem.
+TEST(LiveTopicConfigProblems, InputsUnknownTopicsAndUnreadKeysHaveNone) {
+  Config config = DefaultConfig();
+  auto small = KafkaDefaults();
+  small["max.message.bytes"] = "1000";
+  EXPECT_TRUE(Found(config, config.topics.events, small).empty());
+  EXPECT_TRUE(Found(config, config.topics.acks, small).empty());
+  EXPECT_TRUE(Found(config, "someone.else", small).empty());
+  EXPECT_TRUE(Found(config, config.topics.state, {}).empty());
+  EXPECT_EQ(ProducedTopics(config),
+            (std::vector<std::string>{
+                config.topics.page, config.topics.owner_queue, config.topics.tickets,
+                config.topics.decisions, config.topics.pending, config.topics.escalations,
+                config.topics.audit, config.topics.dlq, config.topics.state}));
+}
+
+// The embedded broker has no DescribeConfigs (it never answers): the check gives up after its
+// timeout and says it could not read the configs, rather than reporting problems it did not see.
+TEST_F(LiveTopicAdmin, TopicConfigsOfABrokerWithoutDescribeConfigsAreNotChecked) {
+  std::vector<TopicConfigProblem> problems;
+  std::string error;
+  EXPECT_FALSE(CheckTopicConfigs(config_, broker_.bootstrap(), 1000, &problems, &error));
+  EXPECT_NE(error.find("DescribeConfigs"), std::string::npos) << error;
+  EXPECT_TRUE(problems.empty());
+}
+
 TEST(LiveClusterId, OnlyTheMockClusterIdIsTheEmbeddedBroker) {
   EXPECT_TRUE(IsEmbeddedClusterId("mockCluster1f0e5a0"));
   EXPECT_FALSE(IsEmbeddedClusterId("q1Sh-9_ISia_zwGINzRvyQ"));  // a Kafka cluster's base64 UUID

@@ -141,6 +141,36 @@ bool CheckCoPartitioned(const Config& config, const std::string& bootstrap, bool
   return false;
 }
 
+// Checks the configs of the topics the worker produces to on a real cluster
+// (CheckTopicConfigs): one line at level error per problem, naming the topic, key, value and
+// effect, and handoffd_topic_config_problem when `metrics` is given; a line at warn when they
+// cannot be read. Returns the number of problems found.
+size_t CheckTopicConfigsLogged(const Config& config, const std::string& bootstrap,
+                               Metrics* metrics) {
+  std::vector<TopicConfigProblem> problems;
+  std::string error;
+  const bool read = CheckTopicConfigs(config, bootstrap, 15000, &problems, &error);
+  if (!read) {
+    Log(LogLevel::kWarn, "topic configs not checked",
+        {{"error", error},
+         {"hint", "the account needs DescribeConfigs on handoffd's topics for this check"}});
+  }
+  for (const TopicConfigProblem& problem : problems) {
+    Log(LogLevel::kError, "topic config problem",
+        {{"topic", problem.topic},
+         {"problem", problem.problem},
+         {"key", problem.key},
+         {"value", problem.value},
+         {"effect", problem.effect}});
+    if (metrics != nullptr) metrics->SetTopicConfigProblem(problem.topic, problem.problem);
+  }
+  if (read && problems.empty()) {
+    Log(LogLevel::kInfo, "topic configs checked",
+        {{"topics", std::to_string(ProducedTopics(config).size())}});
+  }
+  return problems.size();
+}
+
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
@@ -177,6 +207,9 @@ int RunCommand(const std::vector<std::string>& args) {
 
     prometheus::Registry registry;
     Metrics metrics(registry, config);
+    // Logged and exported, not fatal: the account running the worker may not be allowed to
+    // change topic configs, and the worker runs correctly until the problem bites.
+    if (!embedded) CheckTopicConfigsLogged(config, bootstrap, &metrics);
     Worker worker(config, bootstrap, cli.Get("--instance").value_or(DefaultInstance()), &metrics);
     if (embedded) worker.UseEmbeddedBrokerSettings();
     std::unique_ptr<MetricsServer> server = MetricsServer::Start(
@@ -256,8 +289,15 @@ int TopicsCommand(const std::vector<std::string>& args) {
       return 2;
     }
     std::string error;
-    if (!CreateMissingTopics(config, config.kafka.bootstrap_servers, 30000, &error)) {
+    bool embedded = false;
+    if (!CreateMissingTopics(config, config.kafka.bootstrap_servers, 30000, &error, &embedded)) {
       Log(LogLevel::kError, "topic creation failed", {{"error", error}});
+      return 1;
+    }
+    // Existing topics are left as they are; the deploy step is where their configs are fixed.
+    // The embedded broker has no DescribeConfigs (nor topic configs).
+    if (!embedded &&
+        CheckTopicConfigsLogged(config, config.kafka.bootstrap_servers, nullptr) != 0) {
       return 1;
     }
     return 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -191,6 +192,135 @@ bool ReadCoPartitioning(const Config& config, const std::string& bootstrap, int 
     if (!missing || std::chrono::steady_clock::now() >= grace_end) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
+}
+
+std::vector<std::string> ProducedTopics(const Config& config) {
+  std::vector<std::string> topics;
+  for (const std::string& topic : AllTopics(config.topics)) {
+    if (topic == config.topics.events || topic == config.topics.acks) continue;
+    if (std::find(topics.begin(), topics.end(), topic) == topics.end()) topics.push_back(topic);
+  }
+  return topics;
+}
+
+std::vector<TopicConfigProblem> TopicConfigProblems(
+    const Config& config, std::string_view topic, const std::map<std::string, std::string>& configs,
+    int64_t producer_message_max_bytes) {
+  std::vector<TopicConfigProblem> problems;
+  const std::vector<std::string> produced = ProducedTopics(config);
+  if (std::find(produced.begin(), produced.end(), topic) == produced.end()) return problems;
+  auto value = [&configs](const char* key) -> const std::string* {
+    auto it = configs.find(key);
+    return it == configs.end() ? nullptr : &it->second;
+  };
+  if (topic == config.topics.state) {
+    if (const std::string* policy = value("cleanup.policy")) {
+      // A list: "compact", "delete", "compact,delete" (or "[compact, delete]" in some tools).
+      const bool compact = policy->find("compact") != std::string::npos;
+      const bool deletes = policy->find("delete") != std::string::npos;
+      if (!compact) {
+        problems.push_back(
+            {std::string(topic), "not_compacted", "cleanup.policy", *policy,
+             "the state changelog keeps every change of every run, so each restore reads the "
+             "whole history and takes longer every day; set cleanup.policy=compact"});
+      }
+      if (deletes) {
+        for (const char* key : {"retention.ms", "retention.bytes"}) {
+          const std::string* limit = value(key);
+          if (limit == nullptr || *limit == "-1") continue;
+          problems.push_back(
+              {std::string(topic), "finite_retention", key, *limit,
+               "the broker deletes state records by age or size: a run whose state has not "
+               "changed since is missing after the next restore (its open packets never "
+               "escalate, its later events start it anew); set cleanup.policy=compact, or "
+               "retention.ms=-1 and retention.bytes=-1"});
+        }
+      }
+    }
+  }
+  if (const std::string* max = value("max.message.bytes")) {
+    char* end = nullptr;
+    const long long topic_max = std::strtoll(max->c_str(), &end, 10);
+    if (end != max->c_str() && *end == '\0' && topic_max < producer_message_max_bytes) {
+      problems.push_back(
+          {std::string(topic), "max_message_bytes", "max.message.bytes", *max,
+           "the producer builds batches of up to message.max.bytes=" +
+               std::to_string(producer_message_max_bytes) +
+               " bytes; the broker refuses a larger one, the delivery fails and the worker stops "
+               "(again after every restart); raise the topic's max.message.bytes or lower "
+               "kafka.properties.message.max.bytes to at most it"});
+    }
+  }
+  return problems;
+}
+
+bool CheckTopicConfigs(const Config& config, const std::string& bootstrap, int timeout_ms,
+                       std::vector<TopicConfigProblem>* problems, std::string* error) {
+  problems->clear();
+  ClientPtr guard = NewClient(RD_KAFKA_PRODUCER, config, bootstrap, "admin", error);
+  if (guard == nullptr) return false;
+  rd_kafka_t* rk = guard.get();
+  int64_t producer_max = 1000000;  // librdkafka's default
+  char buf[32];
+  size_t size = sizeof buf;
+  if (rd_kafka_conf_get(rd_kafka_conf(rk), "message.max.bytes", buf, &size) == RD_KAFKA_CONF_OK) {
+    producer_max = std::atoll(buf);
+  }
+
+  const std::vector<std::string> topics = ProducedTopics(config);
+  std::vector<rd_kafka_ConfigResource_t*> resources;
+  for (const std::string& topic : topics) {
+    resources.push_back(rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic.c_str()));
+  }
+  char errstr[512];
+  rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* options =
+      rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+  rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, sizeof errstr);
+  rd_kafka_DescribeConfigs(rk, resources.data(), resources.size(), options, queue);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, timeout_ms + 1000);
+  bool ok = true;
+  if (ev == nullptr) {
+    *error = "DescribeConfigs timed out";
+    ok = false;
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    *error = std::string("DescribeConfigs failed: ") + rd_kafka_event_error_string(ev);
+    ok = false;
+  } else {
+    const rd_kafka_DescribeConfigs_result_t* result = rd_kafka_event_DescribeConfigs_result(ev);
+    size_t count = 0;
+    const rd_kafka_ConfigResource_t** described =
+        rd_kafka_DescribeConfigs_result_resources(result, &count);
+    for (size_t i = 0; i < count; ++i) {
+      const rd_kafka_ConfigResource_t* resource = described[i];
+      const std::string name = rd_kafka_ConfigResource_name(resource);
+      const rd_kafka_resp_err_t rerr = rd_kafka_ConfigResource_error(resource);
+      if (rerr == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
+      if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* reason = rd_kafka_ConfigResource_error_string(resource);
+        *error = "cannot describe topic " + name + ": " +
+                 (reason != nullptr ? reason : rd_kafka_err2str(rerr));
+        ok = false;
+        continue;
+      }
+      size_t entry_count = 0;
+      const rd_kafka_ConfigEntry_t** entries =
+          rd_kafka_ConfigResource_configs(resource, &entry_count);
+      std::map<std::string, std::string> configs;
+      for (size_t e = 0; e < entry_count; ++e) {
+        const char* value = rd_kafka_ConfigEntry_value(entries[e]);
+        if (value != nullptr) configs[rd_kafka_ConfigEntry_name(entries[e])] = value;
+      }
+      for (TopicConfigProblem& problem : TopicConfigProblems(config, name, configs, producer_max)) {
+        problems->push_back(std::move(problem));
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(options);
+  rd_kafka_queue_destroy(queue);
+  for (rd_kafka_ConfigResource_t* resource : resources) rd_kafka_ConfigResource_destroy(resource);
+  return ok;
 }
 
 }  // namespace handoffd

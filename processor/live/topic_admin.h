@@ -77,4 +77,43 @@ struct CoPartitioning {
 bool ReadCoPartitioning(const Config& config, const std::string& bootstrap, int timeout_ms,
                         int missing_grace_ms, CoPartitioning* out, std::string* error);
 
+// A topic config on the cluster that makes the worker stop or lose state (TopicConfigProblems).
+struct TopicConfigProblem {
+  std::string topic;
+  // "not_compacted", "finite_retention" or "max_message_bytes": the label of
+  // handoffd_topic_config_problem.
+  std::string problem;
+  std::string key;     // the topic config at fault
+  std::string value;   // its value on the cluster
+  std::string effect;  // what goes wrong because of it, and the fix
+};
+
+// The problems of `topic`'s configs (`configs`: DescribeConfigs' name -> value) for the worker:
+//  - the state changelog (config.topics.state) must be compacted ("not_compacted": cleanup.policy
+//    without compact; a restore then reads the whole history) and must not delete records by age
+//    or size ("finite_retention": cleanup.policy with delete and retention.ms or retention.bytes
+//    other than -1; a run unchanged for that long is not restored, its open packets never
+//    escalate);
+//  - every topic the worker produces to (the routing topics, audit, DLQ and state) must accept a
+//    batch as large as the producer builds ("max_message_bytes": max.message.bytes below
+//    `producer_message_max_bytes`; librdkafka does not split a batch the broker refuses as too
+//    large, the delivery fails and the worker stops, on every restart).
+// Other topics (events, acks) have none. A key missing from `configs` is not a problem. Pure.
+std::vector<TopicConfigProblem> TopicConfigProblems(
+    const Config& config, std::string_view topic, const std::map<std::string, std::string>& configs,
+    int64_t producer_message_max_bytes);
+
+// The topics TopicConfigProblems has rules for (those the worker produces to), once each, in
+// AllTopics order.
+std::vector<std::string> ProducedTopics(const Config& config);
+
+// Reads the configs of ProducedTopics(config) from `bootstrap` (DescribeConfigs, with
+// config.kafka.properties for security settings) and sets *problems to their
+// TopicConfigProblems, with the producer's message.max.bytes from the same properties. Returns
+// false and sets *error when the configs cannot be read within `timeout_ms`: a broker without
+// the API (the embedded one), an account without DescribeConfigs rights, a timeout. A topic
+// the cluster lacks is skipped.
+bool CheckTopicConfigs(const Config& config, const std::string& bootstrap, int timeout_ms,
+                       std::vector<TopicConfigProblem>* problems, std::string* error);
+
 }  // namespace handoffd
