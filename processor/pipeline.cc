@@ -118,6 +118,14 @@ bool Pipeline::HandleDecoded(std::string_view key, std::string_view bytes, const
     engine_.ProcessDeadLettered(event_.ts_ms, source, sink);
   }
   FormatSource(source, &source_text_);
+  int64_t suppressed = 0;
+  if (dlq_log_.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+    Log(LogLevel::kWarn, "event dead-lettered",
+        {{"source", source_text_},
+         {"reason", std::string(reason)},
+         {"run_id", envelope_valid ? std::string(event_.run_id.substr(0, kMaxNameBytes)) : ""},
+         {"suppressed", std::to_string(suppressed)}});
+  }
   OutputRecord record{};
   record.role = TopicRole::kDlq;
   record.key = key;

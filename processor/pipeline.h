@@ -73,6 +73,9 @@ class Pipeline {
   bool check_keys_ = false;
   LogLimiter key_log_{std::chrono::seconds(10)};  // one "key is not the run_id" line per 10 s
   LogLimiter ahead_log_{std::chrono::seconds(10)};
+  // One "event dead-lettered" line per second: the first bad record of a burst is logged at
+  // once, the rest counted in the next line's suppressed= (and every one in the DLQ metric).
+  LogLimiter dlq_log_{std::chrono::seconds(1)};
   Event event_;
   std::string_view decoded_reason_;  // of the last Decode
   bool decoded_envelope_valid_ = false;

@@ -8,6 +8,7 @@ something else than its run_id is counted, one stamped a day ahead of its record
 every timer, and one stamped in epoch seconds (1970) is dead-lettered as stale_timestamp."""
 
 import json
+import re
 import time
 
 from confluent_kafka import Producer
@@ -66,7 +67,18 @@ def main(args):
             kh.check_cloudevents(r)
         packet = next(r for r in out.records if r.topic in kh.ROUTING).json()
         assert packet["run_id"] == run and packet["failure_class"] == "permission_denied", packet
-        kh.log("bad input dead-lettered with headers; the next run still gave its packet")
+        # The worker's log says where bad input came from (at most one line per second per
+        # partition, the rest counted in suppressed=): the first dead letter of each partition
+        # is logged with its source and reason.
+        dead = {(r.headers["handoffd-source"], r.headers["handoffd-error"]) for r in dlq}
+        lines = re.findall(r'level=warn msg="event dead-lettered" source=(\S+) reason=(\S+)',
+                           worker.log_text())
+        assert lines and set(lines) <= dead, (lines, dead)
+        first = {}
+        for src, reason in sorted(dead, key=lambda d: int(d[0].rsplit("/", 1)[1])):
+            first.setdefault(src.rsplit("/", 1)[0], (src, reason))
+        assert set(first.values()) <= set(lines), (first, lines)
+        kh.log("bad input dead-lettered with headers and logged; the next run still gave its packet")
         status, text = worker.http("/metrics")
         assert 'handoffd_events_invalid_total{reason="invalid_json"} 2' in text, \
             [l for l in text.splitlines() if "invalid" in l]
