@@ -17,6 +17,12 @@ std::string CliArgs::Require(const std::string& flag) const {
   return *v;
 }
 
+void CliArgs::ExpectNoPositional(const std::string& command, const std::string& takes) const {
+  if (positional.empty()) return;
+  throw CliError("unexpected argument \"" + positional[0] + "\" (" + command + " takes " + takes +
+                 " only)");
+}
+
 std::optional<std::string> ProcessEnv(const std::string& name) {
   const char* value = std::getenv(name.c_str());
   if (value == nullptr) return std::nullopt;

@@ -26,6 +26,9 @@ struct CliArgs {
 
   std::optional<std::string> Get(const std::string& flag) const;
   std::string Require(const std::string& flag) const;  // throws CliError naming the flag
+
+  // Throws CliError naming `command` and the first positional argument, if there is one.
+  void ExpectNoPositional(const std::string& command, const std::string& takes) const;
 };
 
 // The value of an environment variable, or nullopt when it is not set.

@@ -76,5 +76,15 @@ TEST(CliArgsTest, SetEnvWithAValueInsteadOfANameDoesNotEchoIt) {
   }
 }
 
+TEST(CliArgsTest, AStrayPositionalArgumentIsNamedInTheError) {
+  ParseCliArgs({"--config", "c.yaml"}, {"--config"}).ExpectNoPositional("broker", "flags");
+  try {
+    ParseCliArgs({"8", "--config", "c.yaml"}, {"--config"}).ExpectNoPositional("broker", "flags");
+    FAIL() << "no error";
+  } catch (const CliError& e) {
+    EXPECT_EQ(std::string(e.what()), "unexpected argument \"8\" (broker takes flags only)");
+  }
+}
+
 }  // namespace
 }  // namespace handoffd

@@ -252,10 +252,7 @@ int ReplayCommand(const std::vector<std::string>& args) {
 int CheckConfigCommand(const std::vector<std::string>& args) {
   try {
     CliArgs cli = ParseCliArgs(args, {"--config"});
-    if (!cli.positional.empty()) {
-      throw CliError("unexpected argument \"" + cli.positional[0] +
-                     "\" (check-config takes --config FILE and --set only)");
-    }
+    cli.ExpectNoPositional("check-config", "--config FILE and --set");
     std::string path = cli.Require("--config");
     // Kafka properties are checked with librdkafka as `run` would set them, so that a misspelled
     // one fails here, at its line, rather than when the worker creates its clients.

@@ -176,10 +176,7 @@ size_t CheckTopicConfigsLogged(const Config& config, const std::string& bootstra
 int RunCommand(const std::vector<std::string>& args) {
   return Guarded("run", [&] {
     CliArgs cli = ParseCliArgs(args, {"--config", "--instance"});
-    if (!cli.positional.empty()) {
-      throw CliError("unexpected argument \"" + cli.positional[0] +
-                     "\" (run takes --config FILE, --set and --instance only)");
-    }
+    cli.ExpectNoPositional("run", "--config FILE, --set and --instance");
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
     LogKafkaProperties(config);
@@ -235,6 +232,8 @@ int BrokerCommand(const std::vector<std::string>& args) {
   return Guarded("broker", [&] {
     CliArgs cli =
         ParseCliArgs(args, {"--partitions", "--bootstrap-file", "--config", "--extra-topics"});
+    cli.ExpectNoPositional("broker",
+                           "--partitions, --bootstrap-file, --config, --set and --extra-topics");
     Config config = DefaultConfig();
     if (cli.Get("--config") && !LoadConfigLogged(cli, &config)) return 2;
     int32_t partitions = config.kafka.partitions;
@@ -307,6 +306,8 @@ int TopicsCommand(const std::vector<std::string>& args) {
 int GenerateCommand(const std::vector<std::string>& args) {
   return Guarded("generate", [&] {
     CliArgs cli = ParseCliArgs(args, {"--config", "--rate", "--duration", "--seed", "--count"});
+    cli.ExpectNoPositional("generate",
+                           "--config FILE, --set, --rate, --duration, --count and --seed");
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
     if (!CheckKafkaClientLogged(config)) return 2;

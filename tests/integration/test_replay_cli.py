@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The replay and check-config commands as a user runs them: stdin and file input, --advance-to,
---metrics-out, the summary line, exit codes and config errors naming file, line and key."""
+--metrics-out, the summary line, exit codes and config errors naming file, line and key; and the
+other commands' argument and config errors, which must stop them at once with exit 2."""
 import argparse
 import base64
 import json
@@ -17,6 +18,18 @@ ARGS = None
 def run(*args, stdin=None):
     return subprocess.run([ARGS.handoffd, *args], input=stdin, capture_output=True, text=True,
                           timeout=60)
+
+
+def refused(test, *args):
+    """Runs a command that must be refused at start: exit 2, and the stderr for more checks. A
+    command that ignores the bad input goes on running (broker, generate) and fails the test."""
+    try:
+        r = subprocess.run([ARGS.handoffd, *args], capture_output=True, text=True, timeout=10,
+                           stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        test.fail(f"{args}: still running after 10 s instead of refusing its arguments")
+    test.assertEqual(r.returncode, 2, (args, r.stderr))
+    return r.stderr
 
 
 class ReplayCli(unittest.TestCase):
@@ -178,6 +191,12 @@ class ReplayCli(unittest.TestCase):
                 "other.yaml")
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn('unexpected argument \\"other.yaml\\"', r.stderr)
+        # broker and generate ignored them: `broker 8` started a 4-partition broker.
+        err = refused(self, "broker", "8")
+        self.assertIn('unexpected argument \\"8\\" (broker takes', err)
+        err = refused(self, "generate", "--config", self.catalog, "--set",
+                      "kafka.bootstrap_servers=127.0.0.1:1", "--rate", "10", "--count", "1", "5")
+        self.assertIn('unexpected argument \\"5\\" (generate takes', err)
 
     def test_help_after_any_command_prints_the_usage(self):
         for cmd in ("run", "replay", "check-config", "broker", "generate", "topics"):
