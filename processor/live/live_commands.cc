@@ -234,6 +234,13 @@ int BrokerCommand(const std::vector<std::string>& args) {
         ParseCliArgs(args, {"--partitions", "--bootstrap-file", "--config", "--extra-topics"});
     cli.ExpectNoPositional("broker",
                            "--partitions, --bootstrap-file, --config, --set and --extra-topics");
+    // Like every other command, --set and --set-env change the --config file's settings: without
+    // one they would change nothing, silently.
+    if (!cli.Get("--config") && !cli.sets.empty()) {
+      throw CliError(
+          "--set and --set-env need --config FILE (broker without --config uses the built-in "
+          "defaults)");
+    }
     Config config = DefaultConfig();
     if (cli.Get("--config") && !LoadConfigLogged(cli, &config)) return 2;
     int32_t partitions = config.kafka.partitions;

@@ -20,12 +20,12 @@ def run(*args, stdin=None):
                           timeout=60)
 
 
-def refused(test, *args):
+def refused(test, *args, env=None):
     """Runs a command that must be refused at start: exit 2, and the stderr for more checks. A
     command that ignores the bad input goes on running (broker, generate) and fails the test."""
     try:
         r = subprocess.run([ARGS.handoffd, *args], capture_output=True, text=True, timeout=10,
-                           stdin=subprocess.DEVNULL)
+                           stdin=subprocess.DEVNULL, env=env)
     except subprocess.TimeoutExpired:
         test.fail(f"{args}: still running after 10 s instead of refusing its arguments")
     test.assertEqual(r.returncode, 2, (args, r.stderr))
@@ -197,6 +197,13 @@ class ReplayCli(unittest.TestCase):
         err = refused(self, "generate", "--config", self.catalog, "--set",
                       "kafka.bootstrap_servers=127.0.0.1:1", "--rate", "10", "--count", "1", "5")
         self.assertIn('unexpected argument \\"5\\" (generate takes', err)
+
+    def test_broker_set_without_config_is_refused(self):
+        # Without --config, broker started with the built-in topics and ignored the --set.
+        env = dict(os.environ, HANDOFFD_TEST_TOPIC="events")
+        for flag in ("--set", "--set-env"):
+            err = refused(self, "broker", flag, "topics.events=HANDOFFD_TEST_TOPIC", env=env)
+            self.assertIn("--set and --set-env need --config FILE", err)
 
     def test_help_after_any_command_prints_the_usage(self):
         for cmd in ("run", "replay", "check-config", "broker", "generate", "topics"):
