@@ -2,6 +2,9 @@
 // that secrets never reach a log line.
 #include <gtest/gtest.h>
 
+#include <utility>
+#include <vector>
+
 #include "processor/live/kafka_conf.h"
 
 namespace handoffd {
@@ -133,6 +136,104 @@ TEST(LiveKafkaConf, ClientCheckCatchesAnUnreadableCaFileWithoutShowingThePath) {
   const std::string why = CheckKafkaClientConfig(config);
   EXPECT_NE(why.find("ssl.ca.location"), std::string::npos) << why;
   EXPECT_EQ(why.find("hunter2"), std::string::npos) << why;
+}
+
+// A property that changes a setting the worker depends on was silently replaced by handoffd's
+// value (enable.idempotence=false, enable.auto.commit=true) or stopped the worker's start with
+// exit 1 (acks=1). It is refused at its config line, naming the setting and why; the same value
+// as handoffd's, in any spelling librdkafka takes, changes nothing and is accepted.
+TEST(LiveKafkaConf, APropertyThatChangesASettingTheWorkerNeedsIsRefusedNamingIt) {
+  const std::pair<const char*, const char*> refused[] = {
+      {"enable.idempotence", "false"},         {"acks", "1"},
+      {"enable.auto.commit", "true"},          {"enable.auto.offset.store", "true"},
+      {"enable.partition.eof", "false"},       {"auto.offset.reset", "latest"},
+      {"isolation.level", "read_uncommitted"}, {"partition.assignment.strategy", "range"},
+  };
+  for (const auto& [key, value] : refused) {
+    const std::string why = CheckKafkaProperty(key, value);
+    EXPECT_EQ(why.rfind(std::string("handoffd needs ") + key + "=", 0), 0u) << why;
+    EXPECT_NE(why.find("remove the property"), std::string::npos) << why;
+  }
+  EXPECT_EQ(CheckKafkaProperty("acks", "1"),
+            "handoffd needs acks=all (its idempotent producer needs every in-sync replica's "
+            "acknowledgement); remove the property");
+  // An alias is the same setting.
+  EXPECT_EQ(CheckKafkaProperty("request.required.acks", "0")
+                .rfind("sets acks, and handoffd needs "
+                       "acks=all",
+                       0),
+            0u);
+  for (const auto& [key, value] :
+       std::vector<std::pair<const char*, const char*>>{{"enable.idempotence", "true"},
+                                                        {"acks", "all"},
+                                                        {"acks", "-1"},
+                                                        {"request.required.acks", "all"},
+                                                        {"enable.auto.commit", "false"},
+                                                        {"auto.offset.reset", "beginning"},
+                                                        {"isolation.level", "read_committed"},
+                                                        {"linger.ms", "5"},
+                                                        {"retries", "10"}}) {
+    EXPECT_EQ(CheckKafkaProperty(key, value), "") << key << "=" << value;
+  }
+  // Set by handoffd per client: refused whatever the value, which is never shown.
+  for (const char* key : {"client.id", "transactional.id"}) {
+    const std::string why = CheckKafkaProperty(key, "hunter2");
+    EXPECT_NE(why.find("handoffd"), std::string::npos) << key << ": " << why;
+    EXPECT_EQ(why.find("hunter2"), std::string::npos) << why;
+  }
+}
+
+// The worker builds its clients from WorkerClientSettings, which carries every required setting.
+TEST(LiveKafkaConf, WorkerClientsCarryTheRequiredSettingsAndTheUsersLinger) {
+  Config config = DefaultConfig();
+  WorkerClientOverrides s = WorkerClientSettings(config, "w1", false);
+  for (const RequiredKafkaSetting& r : kRequiredKafkaSettings) {
+    if (r.producer) {
+      EXPECT_EQ(s.producer.at(r.name), r.value) << r.name;
+      continue;
+    }
+    for (const auto* client : {&s.consumer, &s.acks, &s.restorer}) {
+      EXPECT_EQ(client->at(r.name), r.value) << r.name;
+    }
+  }
+  EXPECT_EQ(s.producer.at("transactional.id"), "handoffd-w1");
+  EXPECT_EQ(s.producer.at("linger.ms"), "1");
+  EXPECT_EQ(s.restorer.at("fetch.wait.max.ms"), "10");
+  config.kafka.processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
+  s = WorkerClientSettings(config, "w1", false);
+  EXPECT_EQ(s.producer.count("transactional.id"), 0u);
+  EXPECT_EQ(s.producer.at("linger.ms"), "100");
+  // linger.ms's other name is the user's linger too: the worker's 100 ms replaced it.
+  config.kafka.properties["queue.buffering.max.ms"] = "20";
+  s = WorkerClientSettings(config, "w1", false);
+  EXPECT_EQ(s.producer.count("linger.ms"), 0u);
+}
+
+// Settings each valid alone that conflict with the worker's own stopped `run` with exit 1 when
+// it created its clients, after check-config had passed them; the check now builds the worker's
+// clients as the worker does.
+TEST(LiveKafkaConf, ClientCheckBuildsTheWorkersClients) {
+  Config config = DefaultConfig();
+  config.kafka.properties["max.in.flight"] = "10";  // the idempotent producer allows 5
+  EXPECT_EQ(CheckKafkaClientConfig(config),
+            "the worker's producer (idempotent, transactional: exactly_once): `max.in.flight` "
+            "must be set <= 5 when `enable.idempotence` is true");
+  config.kafka.properties.clear();
+  config.kafka.properties["fetch.max.bytes"] = "1000";  // consumers only
+  EXPECT_EQ(CheckKafkaClientConfig(config),
+            "the worker's consumer: `fetch.max.bytes` must be >= `message.max.bytes`");
+  // Only transactions bound socket.timeout.ms by transaction.timeout.ms (60 s).
+  config.kafka.properties.clear();
+  config.kafka.properties["socket.timeout.ms"] = "120000";
+  EXPECT_NE(CheckKafkaClientConfig(config).find("`socket.timeout.ms` must be set <="),
+            std::string::npos);
+  config.kafka.processing_guarantee = ProcessingGuarantee::kAtLeastOnce;
+  EXPECT_EQ(CheckKafkaClientConfig(config), "");
+  // The topic metadata client (no group settings) keeps librdkafka's 45 s session.
+  config.kafka.properties.clear();
+  config.kafka.properties["max.poll.interval.ms"] = "10000";
+  EXPECT_EQ(CheckKafkaClientConfig(config, true),
+            "the topic metadata client: `max.poll.interval.ms`must be >= `session.timeout.ms`");
 }
 
 // A broker that cannot be reached (here: nothing listens on the port) is what a broker restart

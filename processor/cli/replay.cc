@@ -258,8 +258,10 @@ int CheckConfigCommand(const std::vector<std::string>& args) {
     // one fails here, at its line, rather than when the worker creates its clients.
     Config config = LoadConfig(path, cli.sets, CheckKafkaProperty);
     // What only building a client catches (a TLS file that cannot be read, settings that
-    // conflict), with a client that has no bootstrap servers: it connects nowhere.
-    const std::string why = CheckKafkaClientConfig(config);
+    // conflict with each other or with the worker's own), with clients built as `run` builds
+    // them but without bootstrap servers: they connect nowhere.
+    const std::string why =
+        CheckKafkaClientConfig(config, config.kafka.bootstrap_servers == "embedded");
     if (!why.empty()) throw std::runtime_error(path + ": kafka.properties: " + why);
     Log(LogLevel::kInfo, "config ok",
         {{"file", path}, {"workflows", std::to_string(config.workflows.size())}});

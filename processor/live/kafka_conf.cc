@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <initializer_list>
+#include <vector>
 
 #include "processor/log.h"
 
@@ -78,7 +80,92 @@ bool Set(rd_kafka_conf_t* conf, const std::string& key, const std::string& value
   return true;
 }
 
+// `name`'s value in `conf` as librdkafka prints it ("" when it cannot).
+std::string ConfValue(const rd_kafka_conf_t* conf, const char* name) {
+  char buf[512];
+  size_t size = sizeof buf;
+  if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK) return "";
+  return buf;
+}
+
+// Whether the user set `key` under any of `names` (a property and its librdkafka aliases).
+bool UserSets(const Config& config, std::initializer_list<const char*> names) {
+  return std::any_of(names.begin(), names.end(),
+                     [&](const char* name) { return config.kafka.properties.count(name) != 0; });
+}
+
+// Why kafka.properties may not set `key` = `value` because handoffd needs the setting, or "".
+// `key` = `value` has been accepted by librdkafka.
+std::string RequiredSettingClash(const std::string& key, const std::string& value) {
+  for (const auto& [name, why] : kPerClientKafkaSettings) {
+    if (key == name) return std::string(why) + "; remove the property";
+  }
+  // A conf with handoffd's settings, then the user's property over them: a setting it changed,
+  // under its own name or an alias, is one handoffd would silently replace or break.
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char errstr[512];
+  for (const RequiredKafkaSetting& r : kRequiredKafkaSettings) {
+    rd_kafka_conf_set(conf, r.name, r.value, errstr, sizeof errstr);
+  }
+  std::vector<std::string> needed;
+  for (const RequiredKafkaSetting& r : kRequiredKafkaSettings) {
+    needed.push_back(ConfValue(conf, r.name));
+  }
+  rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr);
+  std::string why;
+  for (size_t i = 0; i < kRequiredKafkaSettings.size() && why.empty(); ++i) {
+    const RequiredKafkaSetting& r = kRequiredKafkaSettings[i];
+    if (ConfValue(conf, r.name) == needed[i]) continue;
+    why = (key == r.name ? "" : "sets " + std::string(r.name) + ", and ") + "handoffd needs " +
+          r.name + "=" + r.value + " (" + r.why + "); remove the property";
+  }
+  rd_kafka_conf_destroy(conf);
+  return why;
+}
+
 }  // namespace
+
+WorkerClientOverrides WorkerClientSettings(const Config& config, const std::string& instance,
+                                           bool embedded_broker) {
+  const bool exactly_once = config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce;
+  const std::string client = "handoffd-" + instance;
+  WorkerClientOverrides out;
+  std::map<std::string, std::string> consumer_common;
+  for (const RequiredKafkaSetting& r : kRequiredKafkaSettings) {
+    (r.producer ? out.producer : consumer_common)[r.name] = r.value;
+  }
+  // handoffd's own defaults (kafka_conf.h: why each); a value set in kafka.properties wins.
+  consumer_common.merge(ConsumerDefaults(config, embedded_broker));
+  out.producer["client.id"] = client;
+  // librdkafka 2.0.2 sends one Produce request per partition, and handoffd writes to eight
+  // topics' partitions. at_least_once: with a short linger a backlog turns into about one request
+  // per record, which costs the client and the broker more CPU than the records themselves
+  // (measured: 14k outputs per 300k events took the broker 0.19 s of CPU at 1 ms, 0.07 s at
+  // 100 ms). So the linger is long, and the worker kicks the producer once it has read what there
+  // is (Worker::Run): a caught-up worker's records go out at once, a backlog's in large batches.
+  // exactly_once: 1 ms. Its outputs wait for the commit on a real cluster anyway, but the
+  // embedded broker shows them to read_committed readers before it (docs/live-mode.md), and
+  // there 100 ms of linger put exactly_once p99 at 2k events/s at 117 ms instead of 21; its
+  // throughput did not change (each commit flushes). A user-set value (under either of its
+  // names) wins.
+  if (!UserSets(config, {"linger.ms", "queue.buffering.max.ms"})) {
+    out.producer["linger.ms"] = exactly_once ? "1" : "100";
+  }
+  if (exactly_once) out.producer["transactional.id"] = config.kafka.group_id + "-" + instance;
+  auto with = [&](std::map<std::string, std::string> extra) {
+    for (const auto& kv : consumer_common) extra.insert(kv);
+    return extra;
+  };
+  out.consumer = with({{"group.id", config.kafka.group_id}, {"client.id", client}});
+  // Never subscribed: group.id only satisfies librdkafka, no group is joined.
+  out.acks = with({{"group.id", config.kafka.group_id + ".acks"}, {"client.id", client + "-acks"}});
+  // Short fetch waits: a restore reads one partition after the other, and a fetch long-polling
+  // the previous one would delay the next by fetch.wait.max.ms.
+  out.restorer = with({{"group.id", config.kafka.group_id + ".restore"},
+                       {"client.id", client + "-restore"},
+                       {"fetch.wait.max.ms", "10"}});
+  return out;
+}
 
 std::map<std::string, std::string> ConsumerDefaults(const Config& config, bool embedded_broker) {
   std::map<std::string, std::string> defaults;
@@ -108,7 +195,8 @@ std::string CheckKafkaProperty(const std::string& key, const std::string& value)
   const rd_kafka_conf_res_t res =
       rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof errstr);
   rd_kafka_conf_destroy(conf);
-  return res == RD_KAFKA_CONF_OK ? std::string() : Reason(res, key, value, errstr);
+  if (res != RD_KAFKA_CONF_OK) return Reason(res, key, value, errstr);
+  return RequiredSettingClash(key, value);
 }
 
 bool IsTransientKafkaError(rd_kafka_resp_err_t err) {
@@ -171,19 +259,43 @@ rd_kafka_t* NewKafkaClient(rd_kafka_type_t type, rd_kafka_conf_t* conf, std::str
   return rk;
 }
 
-std::string CheckKafkaClientConfig(const Config& config) {
-  std::string error;
-  // log_level 0: librdkafka would warn that a client without bootstrap servers cannot connect.
-  rd_kafka_conf_t* conf = MakeKafkaConf(config, "", {{"log_level", "0"}}, &error);
-  if (conf == nullptr) return error;
-  char errstr[512] = {};
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (rk != nullptr) {
-    rd_kafka_destroy(rk);
-    return "";
+std::string CheckKafkaClientConfig(const Config& config, bool embedded_broker) {
+  const bool exactly_once = config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce;
+  const WorkerClientOverrides worker = WorkerClientSettings(config, "check", embedded_broker);
+  struct Client {
+    rd_kafka_type_t type;
+    const std::map<std::string, std::string>* overrides;
+    std::string what;  // "" for the admin client (the properties alone)
+  };
+  const std::map<std::string, std::string> none;
+  const Client clients[] = {
+      {RD_KAFKA_PRODUCER, &none, ""},
+      {RD_KAFKA_PRODUCER, &worker.producer,
+       exactly_once ? "worker's producer (idempotent, transactional: exactly_once)"
+                    : "worker's producer (idempotent)"},
+      {RD_KAFKA_CONSUMER, &worker.consumer, "worker's consumer"},
+      {RD_KAFKA_CONSUMER, &worker.acks, "worker's acks consumer"},
+      {RD_KAFKA_CONSUMER, &worker.restorer, "worker's state restore consumer"},
+      {RD_KAFKA_CONSUMER, &none, "topic metadata client"},
+  };
+  std::string reason;
+  for (const Client& c : clients) {
+    std::map<std::string, std::string> overrides = *c.overrides;
+    // librdkafka would warn that a client without bootstrap servers cannot connect.
+    overrides["log_level"] = "0";
+    std::string error;
+    rd_kafka_conf_t* conf = MakeKafkaConf(config, "", overrides, &error);
+    if (conf == nullptr) return error;
+    char errstr[512] = {};
+    rd_kafka_t* rk = rd_kafka_new(c.type, conf, errstr, sizeof errstr);
+    if (rk != nullptr) {
+      rd_kafka_destroy(rk);
+      continue;
+    }
+    rd_kafka_conf_destroy(conf);
+    reason = (c.what.empty() ? "" : "the " + c.what + ": ") + errstr;
+    break;
   }
-  rd_kafka_conf_destroy(conf);
-  std::string reason = errstr;
   // OpenSSL's reasons may quote a file name or a key; a property's value never reaches the log.
   for (const auto& [key, value] : config.kafka.properties) {
     if (value.empty() || (value.size() <= 3 && !IsSecretProperty(key))) continue;

@@ -51,6 +51,65 @@ inline constexpr std::array<std::pair<const char*, const char*>, 3> kEmbeddedCon
     {"heartbeat.interval.ms", "1000"},
 }};
 
+// Settings the worker's clients depend on. kafka.properties may repeat one with the same value
+// (after librdkafka's parsing: "1" is "true", "all" is "-1") but not change it, under its name or
+// an alias (`request.required.acks` is `acks`): CheckKafkaProperty refuses it, naming the
+// setting and `why`. WorkerClientOverrides sets each on the clients of its kind.
+struct RequiredKafkaSetting {
+  const char* name;
+  const char* value;
+  bool producer;  // the producer's setting; else the consumers'
+  const char* why;
+};
+inline constexpr std::array<RequiredKafkaSetting, 8> kRequiredKafkaSettings = {{
+    {"enable.idempotence", "true", true,
+     "its producer is idempotent: a retried send must not duplicate an output, and exactly_once "
+     "transactions need it"},
+    {"acks", "all", true, "its idempotent producer needs every in-sync replica's acknowledgement"},
+    {"enable.auto.commit", "false", false,
+     "the worker commits input offsets itself, with the outputs and state they produced"},
+    {"enable.auto.offset.store", "false", false,
+     "the worker commits the offsets its changelog records, not the last one read"},
+    {"enable.partition.eof", "true", false,
+     "the worker learns from it that a partition has caught up (the event-time merge of events "
+     "and acks and the state restore wait for it)"},
+    {"auto.offset.reset", "earliest", false,
+     "an input offset no longer on the broker resumes at the partition's first record, so no "
+     "event is skipped"},
+    {"isolation.level", "read_committed", false,
+     "records of aborted transactions (an exactly_once worker's changelog) must not be applied"},
+    {"partition.assignment.strategy", "cooperative-sticky", false,
+     "the worker takes and hands over partitions incrementally (incremental assign)"},
+}};
+
+// Properties handoffd sets per client, which kafka.properties cannot set at all
+// (CheckKafkaProperty refuses them): client.id (handoffd-<instance>, -acks, -restore) and
+// transactional.id (exactly_once: <group_id>-<instance>; at_least_once uses no transactions, and
+// a transactional producer could not send outside one).
+inline constexpr std::array<std::pair<const char*, const char*>, 2> kPerClientKafkaSettings = {{
+    {"client.id",
+     "handoffd names each of its clients (handoffd-<instance>, -acks, -restore; run --instance "
+     "sets the instance)"},
+    {"transactional.id",
+     "handoffd sets it under exactly_once (<group_id>-<instance>), and at_least_once uses no "
+     "transactions"},
+}};
+
+// The settings handoffd puts on top of config.kafka.properties for each of the worker's clients
+// (MakeKafkaConf's `overrides`); the worker builds its clients from them and
+// CheckKafkaClientConfig checks them, so that check-config and run agree.
+struct WorkerClientOverrides {
+  std::map<std::string, std::string> producer;  // idempotent; transactional under exactly_once
+  std::map<std::string, std::string> consumer;  // the group member (events)
+  std::map<std::string, std::string> acks;      // assigned only, follows the events partitions
+  std::map<std::string, std::string> restorer;  // assigned only, reads the changelog
+};
+
+// `instance` names the clients (client.id) and, under exactly_once, the transactional.id;
+// `embedded_broker` adds kEmbeddedConsumerDefaults (see ConsumerDefaults).
+WorkerClientOverrides WorkerClientSettings(const Config& config, const std::string& instance,
+                                           bool embedded_broker);
+
 // handoffd's defaults for the worker's consumers: kConsumerDefaults, plus
 // kEmbeddedConsumerDefaults when `embedded_broker`, leaving out every key config.kafka.properties
 // sets (the user's value wins and MakeKafkaConf applies it).
@@ -59,11 +118,13 @@ std::map<std::string, std::string> ConsumerDefaults(const Config& config, bool e
 // True for property names whose values must never be logged.
 bool IsSecretProperty(std::string_view name);
 
-// Whether librdkafka accepts `key` = `value` (rd_kafka_conf_set on a scratch conf): an empty
-// string when it does, else librdkafka's reason ("No such configuration property: \"x\"") with
-// the value taken out: it never appears in the result, and for secret properties (above) an
-// invalid value is reported without librdkafka's text. Settings that only conflict with each
-// other are found later, by rd_kafka_new. Thread-safe.
+// Whether kafka.properties may set `key` = `value`: librdkafka accepts it (rd_kafka_conf_set on
+// a scratch conf), it is not one of kPerClientKafkaSettings, and it leaves every
+// kRequiredKafkaSettings entry as handoffd needs it. Returns an empty string when it may, else
+// the reason: librdkafka's ("No such configuration property: \"x\"") with the value taken out,
+// or which setting handoffd needs and why. The value never appears in the result, and for
+// secret properties (above) an invalid value is reported without librdkafka's text. Settings
+// that only conflict with each other are found by CheckKafkaClientConfig. Thread-safe.
 std::string CheckKafkaProperty(const std::string& key, const std::string& value);
 
 // Whether librdkafka recovers from `err` by itself: a lost or refused connection, a broker that
@@ -90,14 +151,20 @@ rd_kafka_conf_t* MakeKafkaConf(const Config& config, const std::string& bootstra
 rd_kafka_t* NewKafkaClient(rd_kafka_type_t type, rd_kafka_conf_t* conf, std::string_view what,
                            std::string* error);
 
-// Whether librdkafka can build a client from config.kafka.properties: rd_kafka_new (a producer)
-// on a conf without bootstrap servers, so it connects nowhere and needs no cluster. Catches what
-// neither rd_kafka_conf_set (CheckKafkaProperty) nor the config loader can: files that cannot be
-// read (ssl.ca.location, ssl.keystore.location, ...) and settings that conflict. Returns an
-// empty string when it can, else librdkafka's reason with every property value longer than
-// three characters, and every secret property's value (IsSecretProperty), replaced by
-// "(value not shown)". Quick (no I/O but the files the properties name); thread-safe.
-std::string CheckKafkaClientConfig(const Config& config);
+// Whether librdkafka can build every client handoffd makes from config.kafka.properties: the
+// admin and metadata clients (the properties alone) and the worker's four
+// (WorkerClientSettings, with `embedded_broker`), each by rd_kafka_new on a conf without
+// bootstrap servers, so it connects nowhere and needs no cluster. Catches what neither
+// rd_kafka_conf_set (CheckKafkaProperty) nor the config loader can: files that cannot be read
+// (ssl.ca.location, ssl.keystore.location, ...) and settings that conflict with each other or
+// with handoffd's own (`max.in.flight` above 5 with the idempotent producer, `socket.timeout.ms`
+// above exactly_once's `transaction.timeout.ms`, `max.poll.interval.ms` below the session
+// timeout). Returns an empty string when it can, else librdkafka's reason, after "the <client>: "
+// for every client but the admin client ("the worker's consumer: ..."), with every property
+// value longer than three
+// characters, and every secret property's value (IsSecretProperty), replaced by "(value not
+// shown)". Quick (no I/O but the files the properties name); thread-safe.
+std::string CheckKafkaClientConfig(const Config& config, bool embedded_broker = false);
 
 // Logs the effective user properties (names; values except for secrets) once at start-up.
 void LogKafkaProperties(const Config& config);

@@ -149,18 +149,12 @@ void Worker::Beat() {
 
 bool Worker::Start(std::string* error) {
   Beat();  // from here on /healthz watches the main thread
-  const std::string client = "handoffd-" + instance_;
-  std::map<std::string, std::string> consumer_common = {
-      {"enable.auto.commit", "false"},       {"enable.auto.offset.store", "false"},
-      {"enable.partition.eof", "true"},      {"auto.offset.reset", "earliest"},
-      {"isolation.level", "read_committed"},
-  };
-  // handoffd's own defaults (kafka_conf.h: why each); a value set in kafka.properties wins.
-  consumer_common.merge(ConsumerDefaults(config_, embedded_broker_));
+  // The same settings CheckKafkaClientConfig checked at start (kafka_conf.h).
+  const WorkerClientOverrides settings = WorkerClientSettings(config_, instance_, embedded_broker_);
   if (embedded_broker_) {
     auto effective = [&](const std::string& key) {
       const auto& user = config_.kafka.properties;
-      return user.count(key) != 0 ? user.at(key) : consumer_common.at(key);
+      return user.count(key) != 0 ? user.at(key) : settings.consumer.at(key);
     };
     Log(LogLevel::kInfo, "embedded broker consumer settings",
         {{"fetch_wait_max_ms", effective("fetch.wait.max.ms")},
@@ -171,10 +165,6 @@ bool Worker::Start(std::string* error) {
           "session.timeout.ms - 1 s"}});
   }
 
-  auto with = [&](std::map<std::string, std::string> extra) {
-    for (const auto& kv : consumer_common) extra.insert(kv);
-    return extra;
-  };
   auto make = [&](rd_kafka_type_t type, const std::map<std::string, std::string>& overrides,
                   bool rebalance) -> rd_kafka_t* {
     rd_kafka_conf_t* conf = MakeKafkaConf(config_, bootstrap_, overrides, error);
@@ -189,27 +179,7 @@ bool Worker::Start(std::string* error) {
     return rk;
   };
 
-  std::map<std::string, std::string> producer_overrides = {
-      {"client.id", client},
-      {"enable.idempotence", "true"},
-  };
-  // librdkafka 2.0.2 sends one Produce request per partition, and handoffd writes to eight
-  // topics' partitions. at_least_once: with a short linger a backlog turns into about one request
-  // per record, which costs the client and the broker more CPU than the records themselves
-  // (measured: 14k outputs per 300k events took the broker 0.19 s of CPU at 1 ms, 0.07 s at
-  // 100 ms). So the linger is long, and the worker kicks the producer once it has read what there
-  // is (Run()): a caught-up worker's records go out at once, a backlog's in large batches.
-  // exactly_once: 1 ms. Its outputs wait for the commit on a real cluster anyway, but the
-  // embedded broker shows them to read_committed readers before it (docs/live-mode.md), and
-  // there 100 ms of linger put exactly_once p99 at 2k events/s at 117 ms instead of 21; its
-  // throughput did not change (each commit flushes). A user-set value wins either way.
-  if (config_.kafka.properties.count("linger.ms") == 0) {
-    producer_overrides["linger.ms"] = exactly_once_ ? "1" : "100";
-  }
-  if (exactly_once_) {
-    producer_overrides["transactional.id"] = config_.kafka.group_id + "-" + instance_;
-  }
-  producer_ = make(RD_KAFKA_PRODUCER, producer_overrides, false);
+  producer_ = make(RD_KAFKA_PRODUCER, settings.producer, false);
   if (producer_ == nullptr) return false;
   sink_ = std::make_unique<KafkaOutputSink>(producer_, config_,
                                             "handoffd/" + config_.kafka.group_id, metrics_);
@@ -234,25 +204,11 @@ bool Worker::Start(std::string* error) {
     }
   }
 
-  consumer_ = make(RD_KAFKA_CONSUMER,
-                   with({{"group.id", config_.kafka.group_id},
-                         {"client.id", client},
-                         {"partition.assignment.strategy", "cooperative-sticky"}}),
-                   true);
+  consumer_ = make(RD_KAFKA_CONSUMER, settings.consumer, true);
   if (consumer_ == nullptr) return false;
-  // Never subscribed: group.id only satisfies librdkafka, no group is joined.
-  acks_ =
-      make(RD_KAFKA_CONSUMER,
-           with({{"group.id", config_.kafka.group_id + ".acks"}, {"client.id", client + "-acks"}}),
-           false);
+  acks_ = make(RD_KAFKA_CONSUMER, settings.acks, false);
   if (acks_ == nullptr) return false;
-  restorer_ = make(RD_KAFKA_CONSUMER,
-                   // Short fetch waits: a restore reads one partition after the other, and a fetch
-                   // long-polling the previous one would delay the next by fetch.wait.max.ms.
-                   with({{"group.id", config_.kafka.group_id + ".restore"},
-                         {"client.id", client + "-restore"},
-                         {"fetch.wait.max.ms", "10"}}),
-                   false);
+  restorer_ = make(RD_KAFKA_CONSUMER, settings.restorer, false);
   if (restorer_ == nullptr) return false;
   // Assign-only consumers learn a topic's leaders from metadata; without it librdkafka 2.0.2
   // waits for its 1 s refresh of unknown topics before the first fetch (measured: acks and the

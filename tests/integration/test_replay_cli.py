@@ -165,6 +165,33 @@ class ReplayCli(unittest.TestCase):
                 self.assertNotIn("topic creation", r.stderr)
                 self.assertNotIn("cannot check topic partitions", r.stderr)
 
+    def test_a_kafka_property_that_changes_what_the_worker_needs_is_a_config_error(self):
+        # check-config passed these and `run` exited 1 when the worker created its clients (acks,
+        # fetch.max.bytes) or silently replaced them (enable.auto.commit). Now both refuse them
+        # with exit 2 naming the key: at its line for one setting, and for settings that only
+        # conflict once a client is built, with the client and librdkafka's reason.
+        with tempfile.TemporaryDirectory() as d:
+            cases = (("acks: 1", ":3: kafka.properties.acks: handoffd needs acks=all"),
+                     ("enable.auto.commit: true",
+                      ":3: kafka.properties.enable.auto.commit: handoffd needs "
+                      "enable.auto.commit=false"),
+                     ("fetch.max.bytes: 1000", ": kafka.properties: the worker's consumer: "
+                      "`fetch.max.bytes` must be >= `message.max.bytes`"))
+            for prop, message in cases:
+                path = os.path.join(d, "props.yaml")
+                with open(path, "w") as f:
+                    f.write(f"kafka:\n  properties:\n    {prop}\n")
+                r = run("check-config", "--config", path)
+                self.assertEqual(r.returncode, 2, (prop, r.stderr))
+                self.assertIn(path + message, r.stdout)
+                # The embedded broker: the old code started it and failed at the clients.
+                err = refused(self, "run", "--config", path, "--set",
+                              "metrics.listen=127.0.0.1:0")
+                lines = [l for l in err.splitlines() if 'msg="bad configuration"' in l]
+                self.assertEqual(len(lines), 1, err)
+                self.assertIn(message.split(": ", 1)[1].replace('"', '\\"'), lines[0])
+                self.assertNotIn("embedded broker started", err)
+
     def test_output_that_cannot_be_written_exits_1(self):
         with open("/dev/full", "w") as full:
             r = subprocess.run([ARGS.handoffd, "replay", "--config", self.catalog, self.refund],
@@ -235,7 +262,7 @@ class ReplayCli(unittest.TestCase):
         # key and variable, never shown.
         env["HANDOFFD_TEST_SECRET"] = "hunter2 #x"
         r = subprocess.run([ARGS.handoffd, "check-config", "--config", self.catalog,
-                            "--set-env", "kafka.properties.client.id=HANDOFFD_TEST_ROLLBACK",
+                            "--set-env", "kafka.properties.sasl.username=HANDOFFD_TEST_ROLLBACK",
                             "--set-env",
                             "kafka.properties.socket.timeout.ms=HANDOFFD_TEST_SECRET"],
                            capture_output=True, text=True, timeout=60, env=env)
