@@ -1,7 +1,12 @@
 #include "processor/cli_args.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
 #include <cstdlib>
+#include <sstream>
 
 namespace handoffd {
 
@@ -15,6 +20,41 @@ std::string CliArgs::Require(const std::string& flag) const {
   auto v = Get(flag);
   if (!v) throw CliError("missing required flag " + flag);
   return *v;
+}
+
+std::optional<double> CliArgs::GetNumber(const std::string& flag, double min) const {
+  std::optional<std::string> text = Get(flag);
+  if (!text) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const double value = std::strtod(text->c_str(), &end);
+  // strtod also takes leading spaces, "inf" and "nan": none is a count, a rate or a duration.
+  if (text->empty() || *end != '\0' || errno != 0 || !std::isfinite(value) ||
+      std::isspace(static_cast<unsigned char>(text->front())) != 0) {
+    throw CliError(flag + ": expected a number, got \"" + *text + "\"");
+  }
+  if (value < min) {
+    std::ostringstream bound;
+    bound << min;
+    throw CliError(flag + ": must be at least " + bound.str() + ", got " + *text);
+  }
+  return value;
+}
+
+std::optional<int64_t> CliArgs::GetInteger(const std::string& flag, int64_t min) const {
+  std::optional<std::string> text = Get(flag);
+  if (!text) return std::nullopt;
+  int64_t value = 0;
+  const char* begin = text->data();
+  const char* end = begin + text->size();
+  const auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (text->empty() || ec != std::errc() || ptr != end) {
+    throw CliError(flag + ": expected an integer, got \"" + *text + "\"");
+  }
+  if (value < min) {
+    throw CliError(flag + ": must be at least " + std::to_string(min) + ", got " + *text);
+  }
+  return value;
 }
 
 void CliArgs::ExpectNoPositional(const std::string& command, const std::string& takes) const {

@@ -3,6 +3,7 @@
 // are CliError.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -26,6 +27,12 @@ struct CliArgs {
 
   std::optional<std::string> Get(const std::string& flag) const;
   std::string Require(const std::string& flag) const;  // throws CliError naming the flag
+
+  // The flag's value as a number, nullopt when the flag is absent. The whole value must be one
+  // ("10x", "" and "ten" are not; "1e3" and "2.5" are numbers, "2.5" is not an integer), finite
+  // and at least `min`: else throws CliError naming the flag and the value.
+  std::optional<double> GetNumber(const std::string& flag, double min) const;
+  std::optional<int64_t> GetInteger(const std::string& flag, int64_t min) const;
 
   // Throws CliError naming `command` and the first positional argument, if there is one.
   void ExpectNoPositional(const std::string& command, const std::string& takes) const;

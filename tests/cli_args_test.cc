@@ -76,6 +76,39 @@ TEST(CliArgsTest, SetEnvWithAValueInsteadOfANameDoesNotEchoIt) {
   }
 }
 
+TEST(CliArgsTest, NumbersMustBeWholeFiniteAndInRange) {
+  CliArgs a =
+      ParseCliArgs({"--rate=2.5", "--count=12", "--big=1e3"}, {"--rate", "--count", "--big"});
+  EXPECT_EQ(a.GetNumber("--rate", 0), 2.5);
+  EXPECT_EQ(a.GetNumber("--big", 0), 1000.0);
+  EXPECT_EQ(a.GetInteger("--count", 0), 12);
+  EXPECT_EQ(a.GetInteger("--absent", 0), std::nullopt);
+  EXPECT_EQ(a.GetNumber("--absent", 0), std::nullopt);
+  // Each of these was read by atof/atoi as a number it does not say.
+  for (const char* text : {"10x", "", "ten", " 5", "nan", "inf", "1e999"}) {
+    CliArgs b = ParseCliArgs({"--rate", text}, {"--rate"});
+    try {
+      b.GetNumber("--rate", 0);
+      ADD_FAILURE() << "no error for \"" << text << "\"";
+    } catch (const CliError& e) {
+      EXPECT_EQ(std::string(e.what()),
+                "--rate: expected a number, got \"" + std::string(text) + "\"");
+    }
+  }
+  for (const char* text : {"4x", "", "2.5", "1e3", "99999999999999999999"}) {
+    CliArgs b = ParseCliArgs({"--count", text}, {"--count"});
+    EXPECT_THROW(b.GetInteger("--count", 0), CliError) << text;
+  }
+  CliArgs negative = ParseCliArgs({"--count=-1", "--duration=-0.5"}, {"--count", "--duration"});
+  try {
+    negative.GetInteger("--count", 0);
+    ADD_FAILURE() << "no error";
+  } catch (const CliError& e) {
+    EXPECT_EQ(std::string(e.what()), "--count: must be at least 0, got -1");
+  }
+  EXPECT_THROW(negative.GetNumber("--duration", 0), CliError);
+}
+
 TEST(CliArgsTest, AStrayPositionalArgumentIsNamedInTheError) {
   ParseCliArgs({"--config", "c.yaml"}, {"--config"}).ExpectNoPositional("broker", "flags");
   try {

@@ -247,10 +247,10 @@ int BrokerCommand(const std::vector<std::string>& args) {
     }
     Config config = DefaultConfig();
     if (cli.Get("--config") && !LoadConfigLogged(cli, &config)) return 2;
-    int32_t partitions = config.kafka.partitions;
-    if (auto p = cli.Get("--partitions")) {
-      partitions = std::atoi(p->c_str());
-      if (partitions <= 0) throw CliError("--partitions must be a positive integer");
+    // "4x" was read as 4. The bound is kafka.partitions' (config/README.md).
+    const int64_t partitions = cli.GetInteger("--partitions", 1).value_or(config.kafka.partitions);
+    if (partitions > (1 << 20)) {
+      throw CliError("--partitions: must be 1..1048576, got " + std::to_string(partitions));
     }
     std::vector<std::string> topics = AllTopics(config.topics);
     // Extra topics (comma-separated), e.g. one state changelog per benchmark run.
@@ -265,7 +265,7 @@ int BrokerCommand(const std::vector<std::string>& args) {
     }
     EmbeddedBroker broker;
     std::string error;
-    if (!broker.Start(topics, partitions, &error)) {
+    if (!broker.Start(topics, static_cast<int32_t>(partitions), &error)) {
       Log(LogLevel::kError, "embedded broker failed", {{"error", error}});
       return 1;
     }
@@ -319,14 +319,17 @@ int GenerateCommand(const std::vector<std::string>& args) {
     CliArgs cli = ParseCliArgs(args, {"--config", "--rate", "--duration", "--seed", "--count"});
     cli.ExpectNoPositional("generate",
                            "--config FILE, --set, --rate, --duration, --count and --seed");
+    // Every number is checked whole: "10x" was read as 10 and "ten" as 0 (--duration and --count
+    // 0 sent nothing and exited 0; a negative one ran until stopped).
+    cli.Require("--rate");
+    const double rate = *cli.GetNumber("--rate", 0);
+    if (!(rate > 0)) throw CliError("--rate must be a positive number of events per second");
+    const double duration_s = cli.GetNumber("--duration", 0).value_or(-1);
+    const int64_t count = cli.GetInteger("--count", 0).value_or(-1);
+    const auto seed = static_cast<uint64_t>(cli.GetInteger("--seed", 0).value_or(1));
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
     if (!CheckKafkaClientLogged(config, false)) return 2;
-    double rate = std::atof(cli.Require("--rate").c_str());
-    if (!(rate > 0)) throw CliError("--rate must be a positive number of events per second");
-    double duration_s = cli.Get("--duration") ? std::atof(cli.Get("--duration")->c_str()) : -1;
-    int64_t count = cli.Get("--count") ? std::atoll(cli.Get("--count")->c_str()) : -1;
-    uint64_t seed = cli.Get("--seed") ? std::strtoull(cli.Get("--seed")->c_str(), nullptr, 10) : 1;
     if (config.kafka.bootstrap_servers == "embedded") {
       throw CliError("generate needs a broker address (--set kafka.bootstrap_servers=HOST:PORT)");
     }

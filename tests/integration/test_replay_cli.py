@@ -232,6 +232,21 @@ class ReplayCli(unittest.TestCase):
             err = refused(self, "broker", flag, "topics.events=HANDOFFD_TEST_TOPIC", env=env)
             self.assertIn("--set and --set-env need --config FILE", err)
 
+    def test_numbers_that_are_not_numbers_are_refused(self):
+        # atoi/atof read "4x" as 4 and "ten" as 0: --duration 0 sent nothing and exited 0, a
+        # negative --count ran until stopped.
+        err = refused(self, "broker", "--partitions", "4x")
+        self.assertIn('--partitions: expected an integer, got \\"4x\\"', err)
+        gen = ["generate", "--config", self.catalog, "--set", "kafka.bootstrap_servers=127.0.0.1:1"]
+        for flags, what in ((["--rate", "10x"], '--rate: expected a number, got \\"10x\\"'),
+                            (["--rate", "10", "--duration", "ten"],
+                             '--duration: expected a number, got \\"ten\\"'),
+                            (["--rate", "10", "--count", "-1"], "--count: must be at least 0"),
+                            (["--rate", "10", "--count", "1", "--seed", "x"],
+                             '--seed: expected an integer, got \\"x\\"')):
+            err = refused(self, *gen, *flags)
+            self.assertIn(what, err)
+
     def test_help_after_any_command_prints_the_usage(self):
         for cmd in ("run", "replay", "check-config", "broker", "generate", "topics"):
             r = run(cmd, "--help")
