@@ -68,6 +68,13 @@ int main(int argc, char** argv) {
   if (cmd == "generate") return handoffd::GenerateCommand(args);
   if (cmd == "topics") return handoffd::TopicsCommand(args);
   if (cmd == "version" || cmd == "--version") {
+    // As every other command: what it does not take is refused, not ignored.
+    if (!args.empty()) {
+      handoffd::Log(handoffd::LogLevel::kError, "bad arguments",
+                    {{"command", "version"},
+                     {"error", "unexpected argument \"" + args[0] + "\" (version takes none)"}});
+      return 2;
+    }
     std::printf("handoffd %s\n", HANDOFFD_VERSION);
     return 0;
   }

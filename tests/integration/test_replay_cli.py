@@ -224,6 +224,8 @@ class ReplayCli(unittest.TestCase):
         err = refused(self, "generate", "--config", self.catalog, "--set",
                       "kafka.bootstrap_servers=127.0.0.1:1", "--rate", "10", "--count", "1", "5")
         self.assertIn('unexpected argument \\"5\\" (generate takes', err)
+        err = refused(self, "version", "--config", self.catalog)
+        self.assertIn('unexpected argument \\"--config\\" (version takes none)', err)
 
     def test_broker_set_without_config_is_refused(self):
         # Without --config, broker started with the built-in topics and ignored the --set.
