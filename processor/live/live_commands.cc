@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "config/config_loader.h"
@@ -181,6 +182,12 @@ int RunCommand(const std::vector<std::string>& args) {
   return Guarded("run", [&] {
     CliArgs cli = ParseCliArgs(args, {"--config", "--instance"});
     cli.ExpectNoPositional("run", "--config FILE, --set and --instance");
+    // The instance names the exactly_once transactional id (<group_id>-<instance>): two workers
+    // started with an empty one (an unset variable in a unit file) would fence each other.
+    if (std::optional<std::string> instance = cli.Get("--instance");
+        instance.has_value() && instance->empty()) {
+      throw CliError("--instance must not be empty (it names the worker's transactional id)");
+    }
     Config config;
     if (!LoadConfigLogged(cli, &config)) return 2;
     LogKafkaProperties(config);

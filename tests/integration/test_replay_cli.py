@@ -227,6 +227,14 @@ class ReplayCli(unittest.TestCase):
         err = refused(self, "version", "--config", self.catalog)
         self.assertIn('unexpected argument \\"--config\\" (version takes none)', err)
 
+    def test_an_empty_instance_name_is_refused(self):
+        # `--instance "$NAME"` with NAME unset gave every such worker the transactional id
+        # "<group_id>-": they fenced each other under exactly_once.
+        r = run("run", "--config", self.catalog, "--set", "kafka.bootstrap_servers=127.0.0.1:1",
+                "--instance", "")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--instance must not be empty", r.stderr)
+
     def test_broker_set_without_config_is_refused(self):
         # Without --config, broker started with the built-in topics and ignored the --set.
         env = dict(os.environ, HANDOFFD_TEST_TOPIC="events")
