@@ -341,14 +341,26 @@ int GenerateCommand(const std::vector<std::string>& args) {
       throw CliError("generate needs a broker address (--set kafka.bootstrap_servers=HOST:PORT)");
     }
     std::string error;
-    rd_kafka_conf_t* conf = MakeKafkaConf(
-        config, config.kafka.bootstrap_servers,
-        {{"enable.idempotence", "true"}, {"linger.ms", "5"}, {"client.id", "handoffd-generate"}},
-        &error);
+    rd_kafka_conf_t* conf = MakeKafkaConf(config, config.kafka.bootstrap_servers,
+                                          {{"enable.idempotence", "true"},
+                                           {"linger.ms", "5"},
+                                           {"client.id", "handoffd-generate"},
+                                           {"delivery.report.only.error", "true"}},
+                                          &error);
     if (conf == nullptr) {
       Log(LogLevel::kError, "bad kafka properties", {{"error", error}});
       return 2;
     }
+    // Records the broker never took (a broker gone mid-run, message.timeout.ms): counted, so
+    // that the run ends with exit 1 instead of claiming what it did not deliver.
+    std::atomic<int64_t> undelivered{0};
+    rd_kafka_conf_set_opaque(conf, &undelivered);
+    rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+      if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        static_cast<std::atomic<int64_t>*>(opaque)->fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+    LogLimiter produce_log(std::chrono::seconds(1));
     rd_kafka_t* producer = NewKafkaClient(RD_KAFKA_PRODUCER, conf, "producer", &error);
     if (producer == nullptr) {  // rd_kafka_new connects nowhere: only the settings can fail
       Log(LogLevel::kError, "bad configuration", {{"error", error}});
@@ -412,7 +424,12 @@ int GenerateCommand(const std::vector<std::string>& args) {
             continue;
           }
           if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            Log(LogLevel::kError, "produce failed", {{"error", rd_kafka_err2str(err)}});
+            undelivered.fetch_add(1, std::memory_order_relaxed);
+            int64_t suppressed = 0;
+            if (produce_log.Allow(std::chrono::steady_clock::now(), &suppressed)) {
+              Log(LogLevel::kError, "produce failed",
+                  {{"error", rd_kafka_err2str(err)}, {"suppressed", std::to_string(suppressed)}});
+            }
           }
           break;
         }
@@ -422,6 +439,7 @@ int GenerateCommand(const std::vector<std::string>& args) {
       }
     }
     rd_kafka_flush(producer, 30000);
+    const int64_t unflushed = rd_kafka_outq_len(producer);
     rd_kafka_topic_destroy(events_topic);
     rd_kafka_topic_destroy(acks_topic);
     rd_kafka_destroy(producer);
@@ -431,6 +449,14 @@ int GenerateCommand(const std::vector<std::string>& args) {
          {"acks", std::to_string(acks)},
          {"runs", std::to_string(fleet.runs_started())},
          {"seconds", std::to_string(elapsed)}});
+    const int64_t failed = undelivered.load();
+    if (failed > 0 || unflushed > 0) {
+      Log(LogLevel::kError, "records not delivered",
+          {{"failed", std::to_string(failed)},
+           {"unflushed", std::to_string(unflushed)},
+           {"records", std::to_string(sent)}});
+      return 1;
+    }
     return 0;
   });
 }

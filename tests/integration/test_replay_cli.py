@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 ARGS = None
@@ -226,6 +227,37 @@ class ReplayCli(unittest.TestCase):
         self.assertIn('unexpected argument \\"5\\" (generate takes', err)
         err = refused(self, "version", "--config", self.catalog)
         self.assertIn('unexpected argument \\"--config\\" (version takes none)', err)
+
+    def test_generate_exits_1_when_its_records_are_not_delivered(self):
+        # The broker dies half a second into a 2 s run: generate exited 0 and said "generate
+        # done", having delivered only the first half second of records.
+        with tempfile.TemporaryDirectory() as tmp:
+            bootstrap_file = os.path.join(tmp, "bootstrap")
+            broker = subprocess.Popen([ARGS.handoffd, "broker", "--partitions", "2",
+                                       "--bootstrap-file", bootstrap_file],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.time() + 20
+                while not (os.path.exists(bootstrap_file) and os.path.getsize(bootstrap_file)):
+                    self.assertLess(time.time(), deadline, "the broker wrote no bootstrap file")
+                    time.sleep(0.05)
+                with open(bootstrap_file) as f:
+                    bootstrap = f.read().strip()
+                gen = subprocess.Popen(
+                    [ARGS.handoffd, "generate", "--config", self.catalog, "--set",
+                     f"kafka.bootstrap_servers={bootstrap}", "--set",
+                     "kafka.properties.message.timeout.ms=1000", "--rate", "500", "--duration",
+                     "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                time.sleep(0.5)
+            finally:
+                broker.kill()
+                broker.wait()
+            _, err = gen.communicate(timeout=60)
+        self.assertEqual(gen.returncode, 1, err)
+        line = [l for l in err.splitlines() if 'msg="records not delivered"' in l]
+        self.assertEqual(len(line), 1, err)
+        failed = int(line[0].split(" failed=")[1].split()[0])
+        self.assertGreater(failed, 0, line[0])
 
     def test_an_empty_instance_name_is_refused(self):
         # `--instance "$NAME"` with NAME unset gave every such worker the transactional id
