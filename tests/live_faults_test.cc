@@ -40,6 +40,7 @@ using Clock = std::chrono::steady_clock;
 // Kafka protocol API keys (librdkafka's rdkafka_protocol.h is not installed).
 constexpr int16_t kApiProduce = 0;
 constexpr int16_t kApiHeartbeat = 12;
+constexpr int16_t kApiSyncGroup = 14;
 constexpr int16_t kApiAddPartitionsToTxn = 24;
 constexpr int16_t kApiEndTxn = 26;
 constexpr int32_t kBrokerId = 1;  // the embedded broker's only broker
@@ -752,6 +753,25 @@ TEST_F(LiveFaultsTest, ALostChangelogRecordIsNeverCoveredByAMetaRecord) {
             std::vector<std::string>{});
   ExpectMetaOffsetsNeverGoBack();
   EXPECT_EQ(worker->Stop(), 0);
+}
+
+// A worker stopped during its first group join (SIGTERM seconds after a start, as a rollout
+// can send) must stop cleanly. librdkafka 2.0.2 asserts in rd_kafka_destroy of a
+// cooperative-sticky consumer that has its JoinGroup response (assignor chosen) but no
+// successful SyncGroup yet (assignor state never set; librdkafka issue 4312, fixed in 2.3.0):
+// the chaos soak (tests/soak/chaos.py) saw `handoffd run` die of SIGABRT there instead of
+// exiting 0. The SyncGroup after the first JoinGroup is answered 3 s late to hold the member in
+// that window.
+TEST_F(LiveFaultsTest, StopDuringTheFirstJoinExitsCleanly) {
+  Configure("at_least_once");
+  ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(
+                broker_.cluster(), kBrokerId, kApiSyncGroup, 1, RD_KAFKA_RESP_ERR_NO_ERROR, 3000),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  auto worker = std::make_unique<WorkerThread>(config_, broker_.bootstrap(), metrics_.get());
+  // The SyncGroup request has reached the broker: the JoinGroup response is in.
+  ASSERT_TRUE(WaitErrorsConsumed(kApiSyncGroup)) << "the member sent no SyncGroup";
+  EXPECT_EQ(worker->Stop(), 0);
+  worker.reset();  // destroys the Worker and its clients: librdkafka 2.0.2 aborted here
 }
 
 class LiveFaultsLostTest : public LiveFaultsTest {

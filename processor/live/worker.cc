@@ -131,6 +131,17 @@ Worker::~Worker() {
     rd_kafka_queue_destroy(q);
   }
   for (rd_kafka_topic_t* rkt : consumer_topics_) rd_kafka_topic_destroy(rkt);
+  if (consumer_ != nullptr && !group_assigned_) {
+    // Never assigned: maybe between its first JoinGroup and SyncGroup, where librdkafka 2.0.2's
+    // rd_kafka_destroy aborts the process (see group_assigned_). Left to the process exit
+    // instead, silenced (its threads may still log reconnects); it was closed by Run(), or is
+    // dropped by the group at its session timeout. Nothing of it is used after this.
+    Log(LogLevel::kInfo, "group consumer left to the process exit",
+        {{"reason",
+          "stopped before the first assignment (librdkafka 2.0.2 aborts destroying it)"}});
+    rd_kafka_set_log_level(consumer_, 0);
+    consumer_ = nullptr;
+  }
   for (rd_kafka_t* rk : {consumer_, acks_, restorer_, producer_}) {
     if (rk != nullptr) rd_kafka_destroy(rk);
   }
@@ -330,6 +341,7 @@ void Worker::OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
 }
 
 void Worker::Assign(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts) {
+  group_assigned_ = true;  // the SyncGroup succeeded: rd_kafka_destroy is safe from now on
   ready_ = false;
   auto t0 = Clock::now();
   rd_kafka_topic_partition_list_t* acks = rd_kafka_topic_partition_list_new(parts->cnt);

@@ -277,6 +277,12 @@ class Worker {
   } catch_up_;
   bool fatal_ = false;
   bool txn_open_ = false;
+  // The group gave this member an assignment (Assign ran) at least once. Until then ~Worker
+  // does not destroy consumer_: librdkafka 2.0.2 asserts in rd_kafka_destroy of a
+  // cooperative-sticky consumer that has its JoinGroup response but no successful SyncGroup yet
+  // (its assignor state is still NULL; librdkafka issue 4312, fixed in 2.3.0), so a worker
+  // stopped during its first join died of SIGABRT instead of exiting 0.
+  bool group_assigned_ = false;
   // at_least_once: a batch's changelog goes out in two steps behind its outputs' delivery
   // reports, so that a meta record never lands unless everything it stands for has landed:
   //   held_      closed; its outputs are in flight (epochs <= epoch);
