@@ -203,6 +203,12 @@ TEST(LiveKafkaConf, WorkerClientsCarryTheRequiredSettingsAndTheUsersLinger) {
   s = WorkerClientSettings(config, "w1", false);
   EXPECT_EQ(s.producer.count("transactional.id"), 0u);
   EXPECT_EQ(s.producer.at("linger.ms"), "100");
+  // at_least_once: the group member's stored offsets go out with librdkafka's auto-commit
+  // (which skips rebalances); nothing is stored but what the worker stores.
+  EXPECT_EQ(s.consumer.at("enable.auto.commit"), "true");
+  EXPECT_EQ(s.consumer.at("enable.auto.offset.store"), "false");
+  EXPECT_EQ(s.acks.at("enable.auto.commit"), "false");
+  EXPECT_EQ(s.restorer.at("enable.auto.commit"), "false");
   // linger.ms's other name is the user's linger too: the worker's 100 ms replaced it.
   config.kafka.properties["queue.buffering.max.ms"] = "20";
   s = WorkerClientSettings(config, "w1", false);

@@ -157,6 +157,16 @@ WorkerClientOverrides WorkerClientSettings(const Config& config, const std::stri
     return extra;
   };
   out.consumer = with({{"group.id", config.kafka.group_id}, {"client.id", client}});
+  if (!exactly_once) {
+    // at_least_once: the worker stores the group offsets (for lag tools only) once the
+    // changelog has them (Worker::CommitGroupOffsets), and librdkafka's auto-commit timer
+    // commits what is stored; it skips a rebalance. A manual rd_kafka_commit() answered
+    // ILLEGAL_GENERATION during a rebalance makes librdkafka 2.0.2 drop the whole assignment as
+    // lost (librdkafka issue 4059, fixed after 2.0.2): every cooperative rebalance then took
+    // every partition from every member (no revocation commit, all restored again).
+    // enable.auto.offset.store stays false: nothing is committed that the worker did not store.
+    out.consumer["enable.auto.commit"] = "true";
+  }
   // Never subscribed: group.id only satisfies librdkafka, no group is joined.
   out.acks = with({{"group.id", config.kafka.group_id + ".acks"}, {"client.id", client + "-acks"}});
   // Short fetch waits: a restore reads one partition after the other, and a fetch long-polling

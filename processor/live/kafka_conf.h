@@ -67,7 +67,8 @@ inline constexpr std::array<RequiredKafkaSetting, 8> kRequiredKafkaSettings = {{
      "transactions need it"},
     {"acks", "all", true, "its idempotent producer needs every in-sync replica's acknowledgement"},
     {"enable.auto.commit", "false", false,
-     "the worker commits input offsets itself, with the outputs and state they produced"},
+     "the worker decides which input offsets are committed, with the outputs and state they "
+     "produced"},
     {"enable.auto.offset.store", "false", false,
      "the worker commits the offsets its changelog records, not the last one read"},
     {"enable.partition.eof", "true", false,

@@ -785,8 +785,8 @@ void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks, bool 
 //     transactional offsets);
 //  2. per dirty partition: its changed runs, then ONE meta record (engine meta + next offsets);
 //  3. exactly_once: send the input offsets to the transaction and commit it;
-//     at_least_once: commit the consumer offsets once the changelog is acknowledged (at the
-//     next commit's step 1; at once on revocation and shutdown).
+//     at_least_once: store the consumer offsets once the changelog is acknowledged, for
+//     librdkafka's auto-commit (CommitGroupOffsets).
 bool Worker::Commit(bool force) {
   Quiesce();
   // Held outputs mark their partition changed when made (produced() counts them); the check
@@ -1100,10 +1100,12 @@ void Worker::ForgetHeld(const rd_kafka_topic_partition_list_t* parts) {
 
 void Worker::CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets) {
   if (offsets->cnt == 0) return;
-  // Async: the changelog, not the group offsets, is the restart point; these serve lag tools.
-  rd_kafka_resp_err_t err = rd_kafka_commit(consumer_, offsets, 1);
+  // Stored, not committed: librdkafka commits them every auto.commit.interval.ms (5 s) outside
+  // rebalances, and on revocation and close. The changelog, not the group offsets, is the
+  // restart point; these serve lag tools.
+  rd_kafka_resp_err_t err = rd_kafka_offsets_store(consumer_, offsets);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    Log(LogLevel::kWarn, "offset commit failed", {{"error", rd_kafka_err2str(err)}});
+    Log(LogLevel::kDebug, "offset store failed", {{"error", rd_kafka_err2str(err)}});
   }
 }
 

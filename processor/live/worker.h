@@ -227,6 +227,7 @@ class Worker {
   // the commit interval doubled per failure in a row (at most 10 s, cut short by `stop`), or,
   // at kafka.max_failed_commits in a row, makes the failure fatal.
   void BackOffAfterFailedCommit(const std::atomic<bool>& stop);
+  // at_least_once: stores `offsets` for librdkafka's auto-commit (lag tools only).
   void CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets);
   // Logs "caught up" (records and time since the assignment) the first time every owned
   // partition has reached the end of its events and acks after an assignment.
