@@ -774,6 +774,40 @@ TEST_F(LiveFaultsTest, StopDuringTheFirstJoinExitsCleanly) {
   worker.reset();  // destroys the Worker and its clients: librdkafka 2.0.2 aborted here
 }
 
+// A revocation that rd_kafka_consumer_close() serves after the group has terminated (a SIGTERM
+// just as a cooperative rebalance revokes partitions; the chaos soak saw `handoffd run` die of
+// SIGSEGV there under exactly_once) finds no group metadata: librdkafka 2.0.2 returns NULL for
+// a closed consumer, and the worker destroyed it unchecked. The transaction commits without
+// the offsets instead.
+TEST_F(LiveFaultsTest, TransactionOfAClosedGroupConsumerCommitsWithoutOffsets) {
+  char errstr[512];
+  rd_kafka_conf_t* pconf = ClientConf(broker_.bootstrap());
+  ASSERT_EQ(rd_kafka_conf_set(pconf, "transactional.id", "faults-closed", errstr, sizeof errstr),
+            RD_KAFKA_CONF_OK);
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof errstr);
+  ASSERT_NE(producer, nullptr) << errstr;
+  ASSERT_EQ(rd_kafka_init_transactions(producer, 20000), nullptr);
+  ASSERT_EQ(rd_kafka_begin_transaction(producer), nullptr);
+  rd_kafka_conf_t* cconf = ClientConf(broker_.bootstrap());
+  ASSERT_EQ(rd_kafka_conf_set(cconf, "group.id", "faults-closed", errstr, sizeof errstr),
+            RD_KAFKA_CONF_OK);
+  rd_kafka_t* consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof errstr);
+  ASSERT_NE(consumer, nullptr) << errstr;
+  rd_kafka_poll_set_consumer(consumer);
+  rd_kafka_consumer_close(consumer);
+
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(offsets, "agent.events", 0)->offset = 1;
+  bool skipped = false;
+  rd_kafka_error_t* error = SendOffsetsToTransaction(producer, consumer, offsets, 5000, &skipped);
+  EXPECT_EQ(error, nullptr) << rd_kafka_error_string(error);
+  EXPECT_TRUE(skipped);
+  EXPECT_EQ(rd_kafka_commit_transaction(producer, 20000), nullptr);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  rd_kafka_destroy(consumer);
+  rd_kafka_destroy(producer);
+}
+
 class LiveFaultsLostTest : public LiveFaultsTest {
  protected:
   // Drops the member from the group (its next Heartbeat is answered with `error`) while input

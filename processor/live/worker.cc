@@ -108,6 +108,21 @@ bool LogError(rd_kafka_error_t* error, const char* what) {
 
 }  // namespace
 
+rd_kafka_error_t* SendOffsetsToTransaction(rd_kafka_t* producer, rd_kafka_t* consumer,
+                                           const rd_kafka_topic_partition_list_t* offsets,
+                                           int timeout_ms, bool* skipped) {
+  *skipped = false;
+  rd_kafka_consumer_group_metadata_t* cgmd = rd_kafka_consumer_group_metadata(consumer);
+  if (cgmd == nullptr) {
+    *skipped = true;
+    return nullptr;
+  }
+  rd_kafka_error_t* error =
+      rd_kafka_send_offsets_to_transaction(producer, offsets, cgmd, timeout_ms);
+  rd_kafka_consumer_group_metadata_destroy(cgmd);
+  return error;
+}
+
 Worker::Worker(const Config& config, std::string bootstrap, std::string instance, Metrics* metrics)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
@@ -1113,9 +1128,12 @@ bool Worker::CommitTransaction(rd_kafka_topic_partition_list_t* offsets) {
   const int timeout_ms = static_cast<int>(config_.kafka.shutdown_timeout_ms);
   rd_kafka_error_t* error = nullptr;
   if (offsets->cnt > 0) {
-    rd_kafka_consumer_group_metadata_t* cgmd = rd_kafka_consumer_group_metadata(consumer_);
-    error = rd_kafka_send_offsets_to_transaction(producer_, offsets, cgmd, timeout_ms);
-    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    bool skipped = false;
+    error = SendOffsetsToTransaction(producer_, consumer_, offsets, timeout_ms, &skipped);
+    if (skipped) {
+      Log(LogLevel::kWarn, "transaction committed without group offsets",
+          {{"reason", "the group consumer is closed (a revocation served by its close)"}});
+    }
   }
   if (error == nullptr) {
     // An abort is refused while a timed-out commit goes on, so the commit is resumed.

@@ -38,6 +38,17 @@ namespace handoffd {
 
 class Metrics;
 
+// exactly_once: sends `offsets` to `producer`'s open transaction with `consumer`'s group
+// metadata. A revocation that rd_kafka_consumer_close() serves after the group has terminated
+// finds no metadata (librdkafka 2.0.2 returns NULL, and destroying a NULL one crashes): the
+// offsets are then left out of the transaction, which still commits the changelog and outputs
+// (its meta record, not the group offsets, is the restart point; the offsets serve lag tools
+// and fencing), *skipped is set and nullptr returned. Otherwise returns what
+// rd_kafka_send_offsets_to_transaction returns.
+rd_kafka_error_t* SendOffsetsToTransaction(rd_kafka_t* producer, rd_kafka_t* consumer,
+                                           const rd_kafka_topic_partition_list_t* offsets,
+                                           int timeout_ms, bool* skipped);
+
 class Worker {
  public:
   // REQUIRES: config (and metrics, if not null) outlive the worker. `instance` makes the
