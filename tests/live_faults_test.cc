@@ -808,6 +808,122 @@ TEST_F(LiveFaultsTest, TransactionOfAClosedGroupConsumerCommitsWithoutOffsets) {
   rd_kafka_destroy(producer);
 }
 
+// A group member that keeps its partitions through cooperative rebalances (members joining and
+// leaving) must still receive every record of them. librdkafka 2.0.2 pauses and resumes the
+// assignment around each rebalance; rd_kafka_consume_batch_queue() then dropped records it had
+// gathered before the pause's barrier while their partition's position moved past them, and
+// they were never delivered (librdkafka PR 4208): the chaos soak saw workers lose events on
+// partitions they kept. ConsumeGroupRecords reads one record per call; every offset must come.
+TEST_F(LiveFaultsTest, GroupRecordsAreNotSkippedAcrossCooperativeRebalances) {
+  auto consumer_conf = [&](const char* client) {
+    char errstr[512];
+    rd_kafka_conf_t* conf = ClientConf(broker_.bootstrap());
+    for (auto [k, v] : std::initializer_list<std::pair<const char*, const char*>>{
+             {"group.id", "gap-test"},
+             {"partition.assignment.strategy", "cooperative-sticky"},
+             {"session.timeout.ms", "3000"},
+             {"heartbeat.interval.ms", "200"},
+             {"auto.offset.reset", "earliest"},
+             {"enable.auto.commit", "false"},
+             {"fetch.wait.max.ms", "5"},
+             {"client.id", client}}) {
+      EXPECT_EQ(rd_kafka_conf_set(conf, k, v, errstr, sizeof errstr), RD_KAFKA_CONF_OK) << k;
+    }
+    // Incremental assignment as the worker does it.
+    rd_kafka_conf_set_rebalance_cb(conf, [](rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                                            rd_kafka_topic_partition_list_t* parts, void*) {
+      rd_kafka_error_t* e = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+                                ? rd_kafka_incremental_assign(rk, parts)
+                                : rd_kafka_incremental_unassign(rk, parts);
+      if (e != nullptr) rd_kafka_error_destroy(e);
+    });
+    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    EXPECT_NE(rk, nullptr) << errstr;
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+  };
+  auto subscribe = [](rd_kafka_t* rk, const std::string& topic) {
+    rd_kafka_topic_partition_list_t* t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, topic.c_str(), RD_KAFKA_PARTITION_UA);
+    EXPECT_EQ(rd_kafka_subscribe(rk, t), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_topic_partition_list_destroy(t);
+  };
+  rd_kafka_t* member = consumer_conf("gap-member");
+  subscribe(member, config_.topics.events);
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(member);
+  std::map<int32_t, int64_t> next;  // per partition, the next offset expected
+  int received = 0;
+  int gaps = 0;
+  // As a caught-up worker reads: calls that wait for a trickle of records.
+  auto read_some = [&](int timeout_ms) {
+    rd_kafka_message_t* batch[1000];
+    const size_t n = ConsumeGroupRecords(queue, timeout_ms, batch, 1000);
+    for (size_t i = 0; i < n; ++i) {
+      rd_kafka_message_t* m = batch[i];
+      if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        auto [it, fresh] = next.try_emplace(m->partition, 0);
+        if (m->offset != it->second) ++gaps;
+        it->second = m->offset + 1;
+        ++received;
+      }
+      rd_kafka_message_destroy(m);
+    }
+  };
+  // A record every millisecond or so, all along.
+  std::atomic<bool> stop{false};
+  std::atomic<int> sent{0};
+  std::thread trickle([&] {
+    char errstr[512];
+    rd_kafka_t* p =
+        rd_kafka_new(RD_KAFKA_PRODUCER, ClientConf(broker_.bootstrap()), errstr, sizeof errstr);
+    for (int i = 0; !stop.load(); ++i) {
+      const std::string key = "k" + std::to_string(i % 16);
+      if (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(config_.topics.events.c_str()),
+                            RD_KAFKA_V_KEY(key.data(), key.size()),
+                            RD_KAFKA_V_VALUE(const_cast<char*>("x"), 1),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ++sent;
+      }
+      rd_kafka_poll(p, 0);
+      std::this_thread::sleep_for(std::chrono::microseconds(700));
+    }
+    rd_kafka_flush(p, 10000);
+    rd_kafka_destroy(p);
+  });
+  const auto until = Clock::now() + std::chrono::seconds(60);
+  while (received == 0 && Clock::now() < until) read_some(50);  // joined and assigned
+  // A second member (another topic, so no partition moves) joins and leaves three times: each
+  // time librdkafka pauses and resumes the member's partitions.
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    rd_kafka_t* other = consumer_conf("gap-other");
+    subscribe(other, config_.topics.audit);
+    // Until it holds its assignment (librdkafka 2.0.2 aborts destroying a member before that).
+    for (bool assigned = false; !assigned && Clock::now() < until;) {
+      read_some(50);
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(other, 0)) rd_kafka_message_destroy(m);
+      rd_kafka_topic_partition_list_t* a = nullptr;
+      if (rd_kafka_assignment(other, &a) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        assigned = a->cnt > 0;
+        rd_kafka_topic_partition_list_destroy(a);
+      }
+    }
+    rd_kafka_consumer_close(other);
+    rd_kafka_destroy(other);
+    for (auto t0 = Clock::now(); Clock::now() - t0 < std::chrono::milliseconds(1000);) {
+      read_some(50);
+    }
+  }
+  stop = true;
+  trickle.join();
+  while (received < sent.load() && Clock::now() < until) read_some(50);
+  EXPECT_EQ(gaps, 0) << "records skipped within a partition";
+  EXPECT_EQ(received, sent.load());
+  rd_kafka_queue_destroy(queue);
+  rd_kafka_consumer_close(member);
+  rd_kafka_destroy(member);
+}
+
 class LiveFaultsLostTest : public LiveFaultsTest {
  protected:
   // Drops the member from the group (its next Heartbeat is answered with `error`) while input

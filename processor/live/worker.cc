@@ -123,6 +123,21 @@ rd_kafka_error_t* SendOffsetsToTransaction(rd_kafka_t* producer, rd_kafka_t* con
   return error;
 }
 
+size_t ConsumeGroupRecords(rd_kafka_queue_t* queue, int timeout_ms, rd_kafka_message_t** out,
+                           size_t max) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  size_t n = 0;
+  while (n < max) {
+    const int64_t left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    rd_kafka_message_t* msg = rd_kafka_consume_queue(
+        queue, timeout_ms <= 0 ? 0 : static_cast<int>(std::max<int64_t>(left, 0)));
+    if (msg == nullptr) break;
+    out[n++] = msg;
+  }
+  return n;
+}
+
 Worker::Worker(const Config& config, std::string bootstrap, std::string instance, Metrics* metrics)
     : config_(config),
       bootstrap_(std::move(bootstrap)),
@@ -1253,7 +1268,9 @@ void Worker::ReportLag(bool log) {
 int Worker::ConsumeBatch(rd_kafka_queue_t* queue, int timeout_ms, bool is_acks,
                          std::vector<std::vector<Lane::Item>>* rounds) {
   rd_kafka_message_t* batch[kPollBatch];
-  ssize_t n = rd_kafka_consume_batch_queue(queue, timeout_ms, batch, kPollBatch);
+  const ssize_t n =
+      is_acks ? rd_kafka_consume_batch_queue(queue, timeout_ms, batch, kPollBatch)
+              : static_cast<ssize_t>(ConsumeGroupRecords(queue, timeout_ms, batch, kPollBatch));
   for (ssize_t i = 0; i < n; ++i) {
     rd_kafka_message_t* msg = batch[i];
     if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR && msg->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -1396,8 +1413,8 @@ int Worker::Run(const std::atomic<bool>& stop) {
   while (!stop.load() && !fatal_) {
     Beat();
     // Idle (the last round read nothing): wait up to kIdleGatherMs for events, in one call
-    // (rd_kafka_consume_batch_queue returns when the batch is full or the timeout passes, so a
-    // trickle of records is read as one round). Idle for longer than kIdleSleepAfter: first
+    // (ConsumeGroupRecords returns when the batch is full or the timeout passes, so a trickle
+    // of records is read as one round). Idle for longer than kIdleSleepAfter: first
     // sleep until librdkafka queues a record or a consumer callback, or the next
     // periodic step is due; that spares an idle worker ~500 wake-ups a second.
     if (idle && Clock::now() - last_input >= kIdleSleepAfter) {

@@ -38,6 +38,17 @@ namespace handoffd {
 
 class Metrics;
 
+// Reads up to `max` records (or consumer events) of a group consumer's queue into `out`, waiting
+// up to `timeout_ms` in all; returns how many. One rd_kafka_consume_queue() call per record, not
+// rd_kafka_consume_batch_queue(): librdkafka 2.0.2 pauses and resumes every assigned partition
+// around each cooperative rebalance, and a batch call that meets the pause's barrier drops the
+// records of that partition it had already gathered after moving the partition's application
+// position past them, so the fetch resumes after them and they are never delivered (librdkafka
+// PR 4208, fixed in 2.1.0). The chaos soak (tests/soak/chaos.py) lost events that way on
+// partitions their worker kept through a rebalance.
+size_t ConsumeGroupRecords(rd_kafka_queue_t* queue, int timeout_ms, rd_kafka_message_t** out,
+                           size_t max);
+
 // exactly_once: sends `offsets` to `producer`'s open transaction with `consumer`'s group
 // metadata. A revocation that rd_kafka_consumer_close() serves after the group has terminated
 // finds no metadata (librdkafka 2.0.2 returns NULL, and destroying a NULL one crashes): the
