@@ -638,6 +638,26 @@ class Chaos:
                 self.start(self.rng.choice(cand))
 
 
+def dump(env, inputs, outputs, expected_records):
+    """Writes what the broker held (inputs, outputs, the changelog) and replay's records to the
+    temp dir: the broker goes with the script."""
+    def rec(r):
+        return {"topic": r.topic, "partition": r.partition, "offset": r.offset,
+                "key": r.key.hex() if r.key is not None else None,
+                "value": r.value.hex() if r.value is not None else None, "headers": r.headers}
+    state = Reader(env.bootstrap, [kh.STATE])
+    state.read_to_end()
+    state.close()
+    for name, records in (("inputs", inputs), ("outputs", outputs), ("state", state.records)):
+        with open(os.path.join(env.tmp, f"{name}.jsonl"), "w") as f:
+            for r in records:
+                f.write(json.dumps(rec(r)) + "\n")
+    with open(os.path.join(env.tmp, "expected.jsonl"), "w") as f:
+        for r in expected_records:
+            f.write(json.dumps(r) + "\n")
+    kh.log(f"inputs, outputs, changelog and replay's records written to {env.tmp}")
+
+
 def metrics_map(text):
     out = {}
     for line in text.splitlines():
@@ -946,6 +966,8 @@ def main():
             json.dump(summary, f, indent=2)
         kh.log("summary: " + json.dumps({k: v for k, v in summary.items() if k != "findings"}))
         out.close()
+        if findings or args.keep:
+            dump(env, inputs.records, recs, expected_records)
         if findings:
             for f in findings:
                 kh.log(f"FAIL: {f}")
