@@ -26,6 +26,23 @@ ClientPtr NewClient(rd_kafka_type_t type, const Config& config, const std::strin
   return ClientPtr(NewKafkaClient(type, conf, what, error), rd_kafka_destroy);
 }
 
+using EventPtr = std::unique_ptr<rd_kafka_event_t, void (*)(rd_kafka_event_t*)>;
+
+// Waits for the result of the admin request `what` (e.g. "CreateTopics") on `queue`. Returns
+// nullptr and sets *error ("<what> timed out", "<what> failed: <reason>") when none came within
+// timeout_ms + 1 s or the request failed as a whole; per-resource errors are the caller's.
+EventPtr AwaitAdminResult(rd_kafka_queue_t* queue, int timeout_ms, const char* what,
+                          std::string* error) {
+  EventPtr ev(rd_kafka_queue_poll(queue, timeout_ms + 1000), rd_kafka_event_destroy);
+  if (ev == nullptr) {
+    *error = std::string(what) + " timed out";
+  } else if (rd_kafka_event_error(ev.get()) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    *error = std::string(what) + " failed: " + rd_kafka_event_error_string(ev.get());
+    ev.reset();
+  }
+  return ev;
+}
+
 // The cluster id from `rk`'s cached metadata ("" when the broker sent none).
 std::string CachedClusterId(rd_kafka_t* rk) {
   char* id = rd_kafka_clusterid(rk, 0);
@@ -125,16 +142,10 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(options, timeout_ms, errstr, sizeof errstr);
   rd_kafka_CreateTopics(rk, wanted.data(), wanted.size(), options, queue);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, timeout_ms + 1000);
-  bool ok = true;
-  if (ev == nullptr) {
-    *error = "CreateTopics timed out";
-    ok = false;
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    *error = std::string("CreateTopics failed: ") + rd_kafka_event_error_string(ev);
-    ok = false;
-  } else {
-    const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(ev);
+  EventPtr ev = AwaitAdminResult(queue, timeout_ms, "CreateTopics", error);
+  bool ok = ev != nullptr;
+  if (ok) {
+    const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(ev.get());
     size_t count = 0;
     const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(result, &count);
     for (size_t i = 0; i < count; ++i) {
@@ -156,7 +167,6 @@ bool CreateMissingTopics(const Config& config, const std::string& bootstrap, int
       }
     }
   }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
   rd_kafka_AdminOptions_destroy(options);
   rd_kafka_queue_destroy(queue);
   for (auto* t : wanted) rd_kafka_NewTopic_destroy(t);
@@ -278,16 +288,11 @@ bool CheckTopicConfigs(const Config& config, const std::string& bootstrap, int t
       rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
   rd_kafka_AdminOptions_set_request_timeout(options, timeout_ms, errstr, sizeof errstr);
   rd_kafka_DescribeConfigs(rk, resources.data(), resources.size(), options, queue);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue, timeout_ms + 1000);
-  bool ok = true;
-  if (ev == nullptr) {
-    *error = "DescribeConfigs timed out";
-    ok = false;
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    *error = std::string("DescribeConfigs failed: ") + rd_kafka_event_error_string(ev);
-    ok = false;
-  } else {
-    const rd_kafka_DescribeConfigs_result_t* result = rd_kafka_event_DescribeConfigs_result(ev);
+  EventPtr ev = AwaitAdminResult(queue, timeout_ms, "DescribeConfigs", error);
+  bool ok = ev != nullptr;
+  if (ok) {
+    const rd_kafka_DescribeConfigs_result_t* result =
+        rd_kafka_event_DescribeConfigs_result(ev.get());
     size_t count = 0;
     const rd_kafka_ConfigResource_t** described =
         rd_kafka_DescribeConfigs_result_resources(result, &count);
@@ -316,7 +321,6 @@ bool CheckTopicConfigs(const Config& config, const std::string& bootstrap, int t
       }
     }
   }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
   rd_kafka_AdminOptions_destroy(options);
   rd_kafka_queue_destroy(queue);
   for (rd_kafka_ConfigResource_t* resource : resources) rd_kafka_ConfigResource_destroy(resource);
