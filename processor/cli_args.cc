@@ -130,8 +130,11 @@ CliArgs ParseCliArgs(const std::vector<std::string>& args,
         out.sets.emplace_back(*value);
       } else if (flag == "--set-env") {
         out.sets.push_back(SetFromEnv(*value, env));
-      } else {
-        out.flags[flag] = *value;
+      } else if (auto [it, added] = out.flags.emplace(flag, *value); !added) {
+        // Two --config (or --rate, ...) are a mistake in a script or a unit file; which one
+        // would win is not obvious, so neither does.
+        throw CliError("flag " + flag + " given twice (\"" + it->second + "\" and \"" + *value +
+                       "\"); give it once");
       }
     } else if (has(bool_flags, flag)) {
       if (value) throw CliError("flag " + flag + " takes no value");

@@ -21,7 +21,7 @@ class CliError : public std::runtime_error {
 };
 
 struct CliArgs {
-  std::map<std::string, std::string> flags;  // "--config" -> "FILE" (last one wins)
+  std::map<std::string, std::string> flags;  // "--config" -> "FILE"
   std::vector<ConfigOverride> sets;          // every --set and --set-env, in order
   std::vector<std::string> positional;       // "-" included
 
@@ -46,7 +46,8 @@ std::optional<std::string> ProcessEnv(const std::string& name);
 
 // `value_flags` take a value; `bool_flags` do not. `--set` and `--set-env` are accepted by every
 // command. `--set-env KEY=VAR` reads VAR through `env` now; VAR unset throws CliError naming it.
-// Unknown flags throw CliError. Messages never contain a --set-env value.
+// Unknown flags and a value flag given twice throw CliError. Messages never contain a --set-env
+// value.
 CliArgs ParseCliArgs(const std::vector<std::string>& args,
                      const std::vector<std::string>& value_flags,
                      const std::vector<std::string>& bool_flags = {},

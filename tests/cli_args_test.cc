@@ -30,6 +30,20 @@ TEST(CliArgsTest, MissingValueAndMissingRequiredFlagAreErrors) {
   EXPECT_THROW(ParseCliArgs({}, {"--config"}).Require("--config"), CliError);
 }
 
+TEST(CliArgsTest, AValueFlagGivenTwiceIsAnErrorNamingBothValues) {
+  try {
+    ParseCliArgs({"--config", "a.yaml", "--config=b.yaml"}, {"--config"});
+    FAIL() << "no error";
+  } catch (const CliError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "flag --config given twice (\"a.yaml\" and \"b.yaml\"); give it once");
+  }
+  // --set is meant to repeat, and a repeated bool flag changes nothing.
+  CliArgs a = ParseCliArgs({"--set", "a=1", "--set", "a=2", "--keep", "--keep"}, {}, {"--keep"});
+  EXPECT_EQ(a.sets.size(), 2u);
+  EXPECT_EQ(a.Get("--keep"), "true");
+}
+
 TEST(CliArgsTest, BoolFlagsTakeNoValueAndADashIsPositional) {
   CliArgs a = ParseCliArgs({"--verbose", "-"}, {}, {"--verbose"});
   EXPECT_EQ(a.Get("--verbose"), "true");
