@@ -32,6 +32,35 @@ double Heartbeat::last_wall_seconds() const {
   return static_cast<double>(wall_ns_.load(std::memory_order_relaxed)) / 1e9;
 }
 
+namespace {
+
+int64_t Nanos(std::chrono::steady_clock::time_point t) {
+  // steady_clock's epoch is boot (or similar): a real reading is never 0, which means "none".
+  return std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+}
+
+}  // namespace
+
+std::chrono::milliseconds StallWatch::Tick(SteadyTime now) {
+  const int64_t at = Nanos(now);
+  const int64_t last = last_tick_ns_.exchange(at, std::memory_order_relaxed);
+  const auto gap =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(at - last));
+  if (last == 0 || gap <= threshold_) return std::chrono::milliseconds(0);
+  held_until_ns_.store(at + std::chrono::duration_cast<std::chrono::nanoseconds>(hold_).count(),
+                       std::memory_order_relaxed);
+  return gap;
+}
+
+bool StallWatch::Held(SteadyTime now) const {
+  const int64_t at = Nanos(now);
+  const int64_t last = last_tick_ns_.load(std::memory_order_relaxed);
+  if (last == 0) return false;
+  if (std::chrono::nanoseconds(at - last) > threshold_) return true;  // stalled, or resuming
+  return at < held_until_ns_.load(std::memory_order_relaxed);
+}
+
 std::chrono::milliseconds HeartbeatThreshold(const Config& config) {
   return std::max(std::chrono::milliseconds(60000),
                   std::chrono::milliseconds(4 * config.kafka.shutdown_timeout_ms));

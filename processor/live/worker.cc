@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <utility>
 #include <vector>
@@ -146,6 +147,7 @@ Worker::Worker(const Config& config, std::string bootstrap, std::string instance
       exactly_once_(config.kafka.processing_guarantee == ProcessingGuarantee::kExactlyOnce) {}
 
 Worker::~Worker() {
+  StopStallWatch();
   StopLanes();
   kicker_.reset();  // its flush serves delivery reports that reach sink_
   held_.reset();
@@ -276,6 +278,7 @@ bool Worker::Start(std::string* error) {
   for (rd_kafka_queue_t* q : {consumer_queue_, acks_queue_}) {
     rd_kafka_queue_io_event_enable(q, wake_pipe_[1], "w", 1);
   }
+  StartStallWatch();
 
   if (exactly_once_) {
     rd_kafka_error_t* err = rd_kafka_init_transactions(
@@ -1311,6 +1314,47 @@ void Worker::LaneLoop(Lane* lane) {
   }
 }
 
+void Worker::StartStallWatch() {
+  char value[32];
+  size_t size = sizeof value;
+  int64_t heartbeat_ms = 3000;  // librdkafka's default
+  if (rd_kafka_conf_get(rd_kafka_conf(consumer_), "heartbeat.interval.ms", value, &size) ==
+      RD_KAFKA_CONF_OK) {
+    heartbeat_ms = std::max<int64_t>(1, std::strtoll(value, nullptr, 10));
+  }
+  stall_watch_ = std::make_unique<StallWatch>(
+      std::chrono::milliseconds(heartbeat_ms),
+      std::chrono::milliseconds(std::max<int64_t>(2000, 2 * heartbeat_ms)));
+  stall_thread_ = std::thread([this] {
+    // A few ticks per threshold; the thread sleeps otherwise (5 wake-ups a second when idle).
+    const auto tick =
+        std::min<Clock::duration>(std::chrono::milliseconds(200), stall_watch_->threshold() / 4);
+    std::unique_lock lock(stall_mu_);
+    while (!stall_stop_) {
+      const std::chrono::milliseconds stalled = stall_watch_->Tick(Clock::now());
+      if (stalled.count() > 0) {
+        Log(LogLevel::kWarn, "process stalled",
+            {{"stalled_ms", std::to_string(stalled.count())},
+             {"threshold_ms", std::to_string(stall_watch_->threshold().count())},
+             {"hold_ms", std::to_string(stall_watch_->hold().count())},
+             {"effect",
+              "changelog writes and commits wait for the hold: the group may have given this "
+              "member's partitions to another meanwhile"}});
+      }
+      stall_cv_.wait_for(lock, tick, [this] { return stall_stop_; });
+    }
+  });
+}
+
+void Worker::StopStallWatch() {
+  {
+    std::lock_guard lock(stall_mu_);
+    stall_stop_ = true;
+  }
+  stall_cv_.notify_one();
+  if (stall_thread_.joinable()) stall_thread_.join();
+}
+
 void Worker::KickIfProduced() {
   if (kicker_ == nullptr) return;
   const int64_t produced = sink_->produced();
@@ -1440,12 +1484,18 @@ int Worker::Run(const std::atomic<bool>& stop) {
     Dispatch(&rounds, at_head);
     if (catch_up_.active && at_head) CheckCaughtUp();
     rd_kafka_poll(producer_, 0);  // delivery reports
-    if (!exactly_once_ && !ReleaseHeld()) break;
+    // After a stall of the whole process (StallWatch) nothing goes to the changelog for a while:
+    // the group may have expired this member meanwhile, and librdkafka needs a moment to say so
+    // (a revocation of lost partitions, served by the next ConsumeBatch).
+    const bool stalled = stall_watch_ != nullptr && stall_watch_->Held(Clock::now());
+    if (!exactly_once_ && !stalled && !ReleaseHeld()) break;
     // Caught up: the changelog records this thread produced go out now instead of after
     // linger.ms (the lanes kick for their outputs). Under a backlog linger.ms batches.
     if (at_head) KickIfProduced();
     auto now = Clock::now();
-    if (!exactly_once_) {
+    if (stalled) {
+      // The batch stays open (at_least_once) or the transaction uncommitted (exactly_once).
+    } else if (!exactly_once_) {
       // Never blocks: the batch's changelog follows its outputs' delivery reports (ReleaseHeld).
       if (now >= next_commit() && CloseBatch()) last_commit_ = now;
     } else if (now >= next_commit()) {

@@ -199,6 +199,9 @@ class Worker {
   void StopLanes();
   // at_least_once: kicks the producer if anything was produced since the last kick (any thread).
   void KickIfProduced();
+  // Starts stall_thread_, which ticks stall_watch_ (see there); StopStallWatch ends it.
+  void StartStallWatch();
+  void StopStallWatch();
 
   // On a lane (or on the main thread while the lanes are idle). Returns false when it kept
   // `msg` (held for the merge below), true when the caller destroys it.
@@ -290,6 +293,15 @@ class Worker {
 
   std::map<int32_t, std::unique_ptr<Partition>> partitions_;
   std::vector<std::unique_ptr<Lane>> lanes_;
+  // Whole-process stalls (heartbeat.h): threshold the consumer's heartbeat.interval.ms, hold
+  // twice that (at least 2 s). While it holds, Run() writes no changelog record and commits no
+  // transaction: a member that the group expired during the stall learns it from librdkafka
+  // meanwhile (partitions lost) instead of writing state over the new owner's.
+  std::unique_ptr<StallWatch> stall_watch_;
+  std::thread stall_thread_;
+  std::mutex stall_mu_;
+  std::condition_variable stall_cv_;
+  bool stall_stop_ = false;
   std::atomic<bool> ready_{false};
   Heartbeat heartbeat_;
   struct CatchUp {
