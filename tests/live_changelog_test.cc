@@ -115,5 +115,91 @@ TEST(LiveChangelog, OrphanRepairedByReplayIsSupersededByTheNextMeta) {
   EXPECT_EQ(fold.runs().at("run-a"), "a1");
 }
 
+TEST(LiveChangelog, WithWritersTheCrashRepairIsStillCommittedByTheNewOwner) {
+  // As above, with writer tokens: A crashed after an orphan; B restored from A's meta, re-wrote
+  // the orphan's key and commits. Nothing stale: A's tail was A's own uncommitted batch.
+  ChangelogRestore fold;
+  fold.Add("run-a", "a1", "A");
+  fold.Add(kMetaKey, Meta(5, 0, "m1"), "A", "");
+  fold.Add("run-a", "orphan", "A");
+  fold.Add("run-b", "b-orphan", "A");
+  EXPECT_EQ(fold.meta_writer(), "A");
+  EXPECT_EQ(fold.TailKeys(), (std::vector<std::string>{"run-a", "run-b"}));
+  fold.Add("run-a", "a1", "B");  // B's repairs of the tail
+  fold.Add("run-b", "", "B");
+  fold.Add(kMetaKey, Meta(5, 0, "m1"), "B", "A");
+  EXPECT_EQ(fold.runs().at("run-a"), "a1");
+  EXPECT_EQ(fold.runs().count("run-b"), 0u);
+  EXPECT_EQ(fold.meta_writer(), "B");
+  EXPECT_EQ(fold.stale_records(), 0);
+}
+
+TEST(LiveChangelog, RunsALostMemberWritesAfterTheNewOwnersAreNotCommittedByItsMeta) {
+  // A owned the partition and was stopped (SIGSTOP) with a batch produced but not sent; B took
+  // the partition, restored from A's meta and went on; A's batch landed between B's records
+  // when A resumed. B's next meta record commits B's runs only.
+  ChangelogRestore fold;
+  fold.Add("run-a", "a@10", "A");
+  fold.Add(kMetaKey, Meta(10, 0, "mA"), "A", "");
+  fold.Add("run-a", "a@20 completed", "B");
+  fold.Add(kMetaKey, Meta(20, 0, "mB1"), "B", "A");
+  fold.Add("run-a", "a@15 stale", "A");  // A's, produced before the stop
+  fold.Add("run-z", "z@14 stale", "A");
+  fold.Add("run-c", "c@25", "B");
+  fold.Add(kMetaKey, Meta(25, 0, "mB2"), "B", "A");
+  EXPECT_EQ(fold.runs().at("run-a"), "a@20 completed");
+  EXPECT_EQ(fold.runs().count("run-z"), 0u);
+  EXPECT_EQ(fold.runs().at("run-c"), "c@25");
+  EXPECT_EQ(fold.meta()->next_events_offset, 25);
+  EXPECT_EQ(fold.stale_records(), 2);
+}
+
+TEST(LiveChangelog, AMetaALostMemberWritesAfterTheNewOwnersIsNotTheRestartPoint) {
+  ChangelogRestore fold;
+  fold.Add(kMetaKey, Meta(10, 3, "mA1"), "A", "");
+  fold.Add("run-a", "a@20", "B");
+  fold.Add(kMetaKey, Meta(20, 4, "mB1"), "B", "A");
+  fold.Add("run-a", "a@15 stale", "A");
+  fold.Add(kMetaKey, Meta(15, 3, "mA2"), "A", "");  // A's next batch, landed late
+  EXPECT_EQ(fold.meta()->next_events_offset, 20);
+  EXPECT_EQ(fold.meta()->engine_meta, "mB1");
+  EXPECT_EQ(fold.runs().at("run-a"), "a@20");
+  EXPECT_EQ(fold.meta_writer(), "B");
+  EXPECT_EQ(fold.stale_records(), 2);  // A's run and A's meta
+  // And a meta of a later owner that restored from B continues the chain.
+  fold.Add("run-a", "a@30", "C");
+  fold.Add(kMetaKey, Meta(30, 5, "mC1"), "C", "B");
+  EXPECT_EQ(fold.meta()->next_events_offset, 30);
+  EXPECT_EQ(fold.runs().at("run-a"), "a@30");
+}
+
+TEST(LiveChangelog, RecordsWithoutWritersFoldAsBeforeAndANewOwnerContinuesThem) {
+  // A changelog written before the writer headers existed, then a worker that has them.
+  ChangelogRestore fold;
+  fold.Add("run-a", "a1");
+  fold.Add(kMetaKey, Meta(5, 0, "m1"));
+  fold.Add("run-a", "a2");
+  fold.Add(kMetaKey, Meta(6, 0, "m2"));
+  EXPECT_EQ(fold.meta_writer(), "");
+  fold.Add("run-a", "a3", "B");
+  fold.Add(kMetaKey, Meta(7, 0, "m3"), "B", "");
+  EXPECT_EQ(fold.runs().at("run-a"), "a3");
+  EXPECT_EQ(fold.meta()->next_events_offset, 7);
+  EXPECT_EQ(fold.stale_records(), 0);
+}
+
+TEST(LiveChangelog, ASnapshotCountsOnlyWhenItsWriterClosesIt) {
+  ChangelogRestore fold;
+  fold.Add(kMetaKey, Meta(10, 0, "mA"), "A", "");
+  fold.Add(kSnapshotKey, "1", "A");  // a lost member's snapshot, landed late
+  fold.Add("run-a", "a", "B");
+  fold.Add(kMetaKey, Meta(20, 0, "mB"), "B", "A");
+  EXPECT_FALSE(fold.has_snapshot());
+  fold.Add(kSnapshotKey, "1", "B");
+  fold.Add("run-a", "a", "B");
+  fold.Add(kMetaKey, Meta(30, 0, "mB2"), "B", "A");
+  EXPECT_TRUE(fold.has_snapshot());
+}
+
 }  // namespace
 }  // namespace handoffd

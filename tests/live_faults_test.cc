@@ -755,6 +755,80 @@ TEST_F(LiveFaultsTest, ALostChangelogRecordIsNeverCoveredByAMetaRecord) {
   EXPECT_EQ(worker->Stop(), 0);
 }
 
+// A member stopped (SIGSTOP, a paused VM) longer than its session loses its partitions while it
+// cannot notice; changelog records it had produced before the stop go out when it resumes, after
+// the new owner's, and the new owner's next meta record covered them: the chaos soak's --pause
+// (tests/soak/chaos.py, seed 72) ended with completed runs restored as active. Here the late
+// record is injected: run R's state from before its completion, written by another writer
+// between the worker's meta records. A restore must keep R completed.
+TEST_F(LiveFaultsTest, ChangelogRecordsOfALostMemberAreNotRestored) {
+  Configure("at_least_once");
+  const std::string run = "stale-r";
+  auto event = [&](int n, const std::string& type, const std::string& fields) {
+    return Input{run, "{\"event_id\":\"" + run + "-" + std::to_string(n) + "\",\"run_id\":\"" +
+                          run + "\",\"type\":\"" + type + "\",\"ts\":\"" +
+                          FormatRfc3339Ms(NowMs()) + "\"" + fields + "}"};
+  };
+  auto active_runs = [&] {
+    double total = 0;
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != "handoffd_active_runs") continue;
+      for (const auto& m : family.metric) total += m.gauge.value;
+    }
+    return total;
+  };
+  // The last changelog record of R: its partition and value.
+  auto last_state = [&] {
+    std::pair<int32_t, std::string> out{-1, ""};
+    for (const auto& [tp, records] : reader_->ReadAll({config_.topics.state})) {
+      for (const Consumed& c : records) {
+        if (c.key == run) out = {tp.second, c.value};
+      }
+    }
+    return out;
+  };
+  std::pair<int32_t, std::string> active_state;
+  {
+    auto worker = StartWorker();
+    SendEvents(runs_.Events("stale-w", 20, 0, /*failures=*/false));  // input on every partition
+    SendEvents({event(0, "run_started",
+                      ",\"workflow_id\":\"synthetic\",\"severity\":\"P3\",\"objective\":\"x\","
+                      "\"owner\":{\"primary\":\"agent-ops\",\"backup\":\"platform-oncall\"}"),
+                event(1, "step_started", ",\"step\":\"s\"")});
+    ASSERT_TRUE(WaitCommitted());
+    active_state = last_state();
+    ASSERT_GE(active_state.first, 0);
+    SendEvents({event(2, "step_succeeded", ",\"step\":\"s\""),
+                event(3, "run_completed", ",\"outcome\":\"success\"")});
+    ASSERT_TRUE(WaitCommitted());
+    ASSERT_NE(last_state().second, active_state.second);
+    // The lost member's late record, then more input on every partition, so that the worker's
+    // next meta records follow it.
+    char errstr[512];
+    rd_kafka_t* late =
+        rd_kafka_new(RD_KAFKA_PRODUCER, ClientConf(broker_.bootstrap()), errstr, sizeof errstr);
+    ASSERT_NE(late, nullptr) << errstr;
+    const std::string writer = "lost-member-0123456789abcdef";
+    ASSERT_EQ(
+        rd_kafka_producev(
+            late, RD_KAFKA_V_TOPIC(config_.topics.state.c_str()),
+            RD_KAFKA_V_PARTITION(active_state.first), RD_KAFKA_V_KEY(run.data(), run.size()),
+            RD_KAFKA_V_VALUE(active_state.second.data(), active_state.second.size()),
+            RD_KAFKA_V_HEADER(kWriterHeader, writer.data(), static_cast<ssize_t>(writer.size())),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+        RD_KAFKA_RESP_ERR_NO_ERROR);
+    EXPECT_EQ(rd_kafka_flush(late, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(late);
+    SendEvents(runs_.Events("stale-o", 20, 0, /*failures=*/false));
+    ASSERT_TRUE(WaitCommitted());
+    EXPECT_EQ(active_runs(), 0);
+    EXPECT_EQ(worker->Stop(), 0);
+  }
+  auto worker = StartWorker();  // restores every partition from the changelog
+  EXPECT_EQ(active_runs(), 0) << "run " << run << " came back active from the late record";
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
 // A worker stopped during its first group join (SIGTERM seconds after a start, as a rollout
 // can send) must stop cleanly. librdkafka 2.0.2 asserts in rd_kafka_destroy of a
 // cooperative-sticky consumer that has its JoinGroup response (assignor chosen) but no

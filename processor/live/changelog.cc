@@ -1,5 +1,6 @@
 #include "processor/live/changelog.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace handoffd {
@@ -41,7 +42,8 @@ bool DecodeMeta(std::string_view bytes, ChangelogMeta* out) {
   return true;
 }
 
-void ChangelogRestore::Add(std::string_view key, std::string_view value) {
+void ChangelogRestore::Add(std::string_view key, std::string_view value, std::string_view writer,
+                           std::string_view restored_from) {
   ++records_;
   if (key == kMetaKey) {
     ChangelogMeta meta;
@@ -49,26 +51,48 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value) {
       ++bad_meta_;
       return;
     }
-    for (auto& [run_id, state] : pending_) {
+    if (meta_ && !writer.empty() && writer != meta_writer_ && restored_from != meta_writer_) {
+      // Off the chain: a member that lost the partition wrote it after the new owner's.
+      ++stale_;
+      if (auto it = pending_.find(writer); it != pending_.end()) {
+        stale_ += static_cast<int64_t>(it->second.size());
+        pending_.erase(it);
+      }
+      return;
+    }
+    Runs mine;
+    if (auto it = pending_.find(writer); it != pending_.end()) {
+      mine = std::move(it->second);
+      pending_.erase(it);
+    }
+    for (auto& [run_id, state] : mine) {
       if (state.empty()) {
         committed_.erase(run_id);
       } else {
         committed_.insert_or_assign(run_id, std::move(state));
       }
     }
+    // The previous writer's records are the uncommitted tail of a crash or a revocation (the new
+    // owner re-wrote their keys); anyone else's are a lost member's.
+    for (const auto& [other, runs] : pending_) {
+      if (other != meta_writer_) stale_ += static_cast<int64_t>(runs.size());
+    }
     pending_.clear();
     meta_ = std::move(meta);
-    has_snapshot_ = has_snapshot_ || snapshot_open_;
+    meta_writer_.assign(writer);
+    has_snapshot_ = has_snapshot_ || (snapshot_open_ && snapshot_writer_ == writer);
     snapshot_open_ = false;
     return;
   }
   if (key == kSnapshotKey) {
     snapshot_open_ = true;
+    snapshot_writer_.assign(writer);
     return;
   }
-  auto it = pending_.find(key);
-  if (it == pending_.end()) {
-    pending_.emplace(std::string(key), std::string(value));
+  Runs& runs = pending_[std::string(writer)];
+  auto it = runs.find(key);
+  if (it == runs.end()) {
+    runs.emplace(std::string(key), std::string(value));
   } else {
     it->second.assign(value);
   }
@@ -76,8 +100,11 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value) {
 
 std::vector<std::string> ChangelogRestore::TailKeys() const {
   std::vector<std::string> keys;
-  keys.reserve(pending_.size());
-  for (const auto& [run_id, state] : pending_) keys.push_back(run_id);
+  for (const auto& [writer, runs] : pending_) {
+    for (const auto& [run_id, state] : runs) keys.push_back(run_id);
+  }
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
   return keys;
 }
 

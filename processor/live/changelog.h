@@ -3,6 +3,17 @@
 // each batch closed by ONE meta record (key kMetaKey) holding Engine::SerializeMeta() and the
 // next input offsets. Restore applies run records only up to the last meta record: records
 // after it belong to a batch whose meta never landed (crash) and are discarded. Pure: no Kafka.
+//
+// Writers. Every record names its writer in a header (kWriterHeader): a token the worker draws
+// each time it takes the partition (restore), so one ownership of the partition is one writer.
+// A meta record also names the writer of the meta record its owner restored from
+// (kRestoredFromHeader). The meta records that count form a chain: the first one read, then
+// each one by the same writer as the last that counted, or by an owner that restored from that
+// writer (a handover). A meta record outside the chain, and the run records of a writer other
+// than the meta's, are stale: a member that had lost the partition (stopped longer than its
+// session, its records produced before the stop) wrote them after the new owner's, and
+// without the chain the new owner's next meta record would have committed them. Records
+// without the header (written before the header existed) are everyone's, as before.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +29,8 @@ inline constexpr std::string_view kMetaKey{"\0meta", 5};
 // Opens a snapshot batch: the records up to the batch's meta hold every run of the partition.
 // Written on the embedded broker only (see Worker::DrainPartition).
 inline constexpr std::string_view kSnapshotKey{"\0snapshot", 9};
+inline constexpr const char* kWriterHeader = "handoffd-writer";
+inline constexpr const char* kRestoredFromHeader = "handoffd-restored-from";
 
 struct ChangelogMeta {
   int64_t next_events_offset = 0;  // next offset to read on events partition p
@@ -33,9 +46,15 @@ bool DecodeMeta(std::string_view bytes, ChangelogMeta* out);
 // Folds the records of one changelog partition, read from the beginning in offset order.
 class ChangelogRestore {
  public:
-  // One record. `value` empty = tombstone. A meta record that does not decode is counted and
-  // skipped (the batch stays pending).
-  void Add(std::string_view key, std::string_view value);
+  // One record. `value` empty = tombstone. `writer` and `restored_from`: its headers (empty when
+  // absent). A meta record that does not decode is counted and skipped (the batch stays
+  // pending); a stale one (see above) is counted and skipped with its writer's pending runs.
+  // At a meta record that counts, its writer's pending runs are committed and everyone else's
+  // are stale: skipped. (On a compacted topic a stale record can outlive the newer value it
+  // superseded; that run is then missing from the restore, where without writers it came back
+  // stale.)
+  void Add(std::string_view key, std::string_view value, std::string_view writer = {},
+           std::string_view restored_from = {});
 
   // Runs as of the last meta record (run_id -> state bytes), and that meta.
   const std::map<std::string, std::string, std::less<>>& runs() const { return committed_; }
@@ -46,17 +65,26 @@ class ChangelogRestore {
 
   int64_t records() const { return records_; }
   int64_t bad_meta_records() const { return bad_meta_; }
+  // Run and meta records skipped as stale (see above).
+  int64_t stale_records() const { return stale_; }
+  // The writer of the last meta record that counted ("" before any, or without the header):
+  // what the restoring owner names in kRestoredFromHeader.
+  const std::string& meta_writer() const { return meta_writer_; }
   // True when the records read hold a whole snapshot batch (its kSnapshotKey record and its
   // meta): the state is then complete even if the partition's oldest records are gone.
   bool has_snapshot() const { return has_snapshot_; }
 
  private:
-  std::map<std::string, std::string, std::less<>> committed_;
-  std::map<std::string, std::string, std::less<>> pending_;  // since the last meta
+  using Runs = std::map<std::string, std::string, std::less<>>;
+  Runs committed_;
+  std::map<std::string, Runs, std::less<>> pending_;  // writer -> its runs since the last meta
   std::optional<ChangelogMeta> meta_;
+  std::string meta_writer_;
   int64_t records_ = 0;
   int64_t bad_meta_ = 0;
-  bool snapshot_open_ = false;  // a kSnapshotKey record since the last meta
+  int64_t stale_ = 0;
+  bool snapshot_open_ = false;   // a kSnapshotKey record since the last meta
+  std::string snapshot_writer_;  // its writer
   bool has_snapshot_ = false;
 };
 

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "metrics/metrics.h"
+#include "processor/live/changelog.h"
 #include "processor/log.h"
 #include "processor/time_format.h"
 
@@ -140,7 +141,31 @@ void KafkaOutputSink::PutState(int32_t partition, std::string_view key, std::str
                 config_.topics.state, {"run_id", key}, value.size(), &state_too_large_log_);
     return;
   }
-  Produce(config_.topics.state, partition, key, value, nullptr);
+  rd_kafka_headers_t* headers = nullptr;
+  {
+    std::lock_guard lock(state_writers_mu_);
+    if (auto it = state_writers_.find(partition); it != state_writers_.end()) {
+      headers = rd_kafka_headers_new(2);
+      rd_kafka_header_add(headers, kWriterHeader, -1, it->second.writer.data(),
+                          static_cast<ssize_t>(it->second.writer.size()));
+      if (key == kMetaKey) {
+        rd_kafka_header_add(headers, kRestoredFromHeader, -1, it->second.restored_from.data(),
+                            static_cast<ssize_t>(it->second.restored_from.size()));
+      }
+    }
+  }
+  Produce(config_.topics.state, partition, key, value, headers);
+}
+
+void KafkaOutputSink::SetStateWriter(int32_t partition, std::string writer,
+                                     std::string restored_from) {
+  std::lock_guard lock(state_writers_mu_);
+  state_writers_[partition] = {std::move(writer), std::move(restored_from)};
+}
+
+void KafkaOutputSink::ClearStateWriter(int32_t partition) {
+  std::lock_guard lock(state_writers_mu_);
+  state_writers_.erase(partition);
 }
 
 void KafkaOutputSink::Produce(const std::string& topic, int32_t partition, std::string_view key,

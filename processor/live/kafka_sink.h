@@ -40,8 +40,14 @@ class KafkaOutputSink : public OutputSink {
 
   void Emit(const OutputRecord& record) override;
 
-  // Produces one changelog record to `partition` of the state topic (empty value = tombstone).
+  // Produces one changelog record to `partition` of the state topic (empty value = tombstone),
+  // with the partition's writer headers (changelog.h) once SetStateWriter named them.
   void PutState(int32_t partition, std::string_view key, std::string_view value);
+  // The writer token of partition p's changelog records from now on, and the writer of the meta
+  // record its state was restored from (kRestoredFromHeader, on meta records). Set when the
+  // worker takes the partition, cleared when it gives it up.
+  void SetStateWriter(int32_t partition, std::string writer, std::string restored_from);
+  void ClearStateWriter(int32_t partition);
 
   // Records handed to librdkafka so far (outputs and changelog), by every thread.
   int64_t produced() const { return produced_.load(std::memory_order_relaxed); }
@@ -131,6 +137,12 @@ class KafkaOutputSink : public OutputSink {
   LogLimiter dlq_too_large_log_{std::chrono::seconds(1)};
   LogLimiter state_too_large_log_{std::chrono::seconds(1)};
   int64_t max_payload_bytes_;  // message.max.bytes less room for headers and framing
+  struct StateWriterHeaders {
+    std::string writer;
+    std::string restored_from;
+  };
+  std::mutex state_writers_mu_;
+  std::map<int32_t, StateWriterHeaders> state_writers_;
   std::atomic<int64_t> failures_{0};
 };
 

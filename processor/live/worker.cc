@@ -5,8 +5,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <mutex>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -123,6 +126,38 @@ rd_kafka_error_t* SendOffsetsToTransaction(rd_kafka_t* producer, rd_kafka_t* con
   rd_kafka_consumer_group_metadata_destroy(cgmd);
   return error;
 }
+
+namespace {
+
+// The value of header `name` of `msg` (the last one), or "" when it has none.
+std::string_view HeaderValue(const rd_kafka_message_t* msg, const char* name) {
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(msg, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(headers, name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      value == nullptr) {
+    return {};
+  }
+  return {static_cast<const char*>(value), size};
+}
+
+// 16 hex digits, different in every call of every process.
+std::string RandomHex64() {
+  static std::mutex mu;
+  static std::mt19937_64 rng{std::random_device{}() ^
+                             static_cast<uint64_t>(Clock::now().time_since_epoch().count())};
+  uint64_t v = 0;
+  {
+    std::lock_guard lock(mu);
+    v = rng();
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(v));
+  return out;
+}
+
+}  // namespace
 
 size_t ConsumeGroupRecords(rd_kafka_queue_t* queue, int timeout_ms, rd_kafka_message_t** out,
                            size_t max) {
@@ -443,6 +478,7 @@ void Worker::Revoke(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* parts, bool
   for (int i = 0; i < parts->cnt; ++i) {
     int32_t p = parts->elems[i].partition;
     partitions_.erase(p);
+    sink_->ClearStateWriter(p);
     if (metrics_ != nullptr) metrics_->ClearPartition(p);
     rd_kafka_topic_partition_list_add(acks, config_.topics.acks.c_str(), p);
   }
@@ -523,7 +559,8 @@ std::map<int32_t, std::unique_ptr<Worker::Partition>> Worker::Restore(
         } else {
           folds[msg->partition].Add(
               std::string_view(static_cast<const char*>(msg->key), msg->key_len),
-              std::string_view(static_cast<const char*>(msg->payload), msg->len));
+              std::string_view(static_cast<const char*>(msg->payload), msg->len),
+              HeaderValue(msg, kWriterHeader), HeaderValue(msg, kRestoredFromHeader));
           read_bytes[msg->partition] +=
               static_cast<int64_t>(msg->key_len + msg->len) + kRecordOverheadBytes;
           // Transaction markers occupy offsets too, so end-of-partition is the usual stop.
@@ -622,6 +659,10 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
     part->next_events = first.first;
     part->next_acks = first.second;
   }
+  // This ownership's writer token (changelog.h): records a member that lost the partition
+  // writes after ours name another writer, and a restore skips them.
+  part->writer = instance_ + "-" + RandomHex64();
+  sink_->SetStateWriter(p, part->writer, fold.meta_writer());
   // Orphans of a batch whose meta never landed: overwrite them with the committed value so the
   // latest record of every key is committed state (what compaction keeps).
   std::vector<std::string> tail = fold.TailKeys();
@@ -636,6 +677,7 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
        {"runs", std::to_string(fold.runs().size())},
        {"skipped_runs", std::to_string(skipped)},
        {"discarded_tail", std::to_string(tail.size())},
+       {"stale_records", std::to_string(fold.stale_records())},
        {"events_offset", std::to_string(part->next_events)},
        {"acks_offset", std::to_string(part->next_acks)},
        {"duration_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
