@@ -152,6 +152,8 @@ TEST(LiveChangelog, RunsALostMemberWritesAfterTheNewOwnersAreNotCommittedByItsMe
   EXPECT_EQ(fold.runs().at("run-c"), "c@25");
   EXPECT_EQ(fold.meta()->next_events_offset, 25);
   EXPECT_EQ(fold.stale_records(), 2);
+  EXPECT_EQ(fold.StaleKeys(), (std::vector<std::string>{"run-a", "run-z"}));
+  EXPECT_TRUE(fold.TailKeys().empty());
 }
 
 TEST(LiveChangelog, AMetaALostMemberWritesAfterTheNewOwnersIsNotTheRestartPoint) {

@@ -56,6 +56,7 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
       ++stale_;
       if (auto it = pending_.find(writer); it != pending_.end()) {
         stale_ += static_cast<int64_t>(it->second.size());
+        for (const auto& [run_id, state] : it->second) stale_keys_.insert(run_id);
         pending_.erase(it);
       }
       return;
@@ -75,7 +76,9 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
     // The previous writer's records are the uncommitted tail of a crash or a revocation (the new
     // owner re-wrote their keys); anyone else's are a lost member's.
     for (const auto& [other, runs] : pending_) {
-      if (other != meta_writer_) stale_ += static_cast<int64_t>(runs.size());
+      if (other == meta_writer_) continue;
+      stale_ += static_cast<int64_t>(runs.size());
+      for (const auto& [run_id, state] : runs) stale_keys_.insert(run_id);
     }
     pending_.clear();
     meta_ = std::move(meta);

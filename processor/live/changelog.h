@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,10 @@ class ChangelogRestore {
   int64_t bad_meta_records() const { return bad_meta_; }
   // Run and meta records skipped as stale (see above).
   int64_t stale_records() const { return stale_; }
+  // The keys of skipped stale run records. The worker re-writes their committed state (or a
+  // tombstone), as for TailKeys: on a compacted topic a stale record that is a key's newest would
+  // otherwise be all that compaction keeps of it.
+  std::vector<std::string> StaleKeys() const { return {stale_keys_.begin(), stale_keys_.end()}; }
   // The writer of the last meta record that counted ("" before any, or without the header):
   // what the restoring owner names in kRestoredFromHeader.
   const std::string& meta_writer() const { return meta_writer_; }
@@ -83,6 +88,7 @@ class ChangelogRestore {
   int64_t records_ = 0;
   int64_t bad_meta_ = 0;
   int64_t stale_ = 0;
+  std::set<std::string, std::less<>> stale_keys_;
   bool snapshot_open_ = false;   // a kSnapshotKey record since the last meta
   std::string snapshot_writer_;  // its writer
   bool has_snapshot_ = false;

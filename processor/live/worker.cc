@@ -665,12 +665,17 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
   sink_->SetStateWriter(p, part->writer, fold.meta_writer());
   // Orphans of a batch whose meta never landed: overwrite them with the committed value so the
   // latest record of every key is committed state (what compaction keeps).
+  // The same for the keys of a lost member's stale records (ChangelogRestore::StaleKeys).
   std::vector<std::string> tail = fold.TailKeys();
-  for (const std::string& key : tail) {
+  std::vector<std::string> rewrite = fold.StaleKeys();
+  rewrite.insert(rewrite.end(), tail.begin(), tail.end());
+  std::sort(rewrite.begin(), rewrite.end());
+  rewrite.erase(std::unique(rewrite.begin(), rewrite.end()), rewrite.end());
+  for (const std::string& key : rewrite) {
     auto it = fold.runs().find(key);
     sink_->PutState(p, key, it == fold.runs().end() ? std::string_view() : it->second);
   }
-  part->dirty = !tail.empty();
+  part->dirty = !rewrite.empty();
   Log(LogLevel::kInfo, "partition restored",
       {{"partition", std::to_string(p)},
        {"records", std::to_string(fold.records())},
