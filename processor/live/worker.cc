@@ -661,8 +661,7 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
   }
   // This ownership's writer token (changelog.h): records a member that lost the partition
   // writes after ours name another writer, and a restore skips them.
-  part->writer = instance_ + "-" + RandomHex64();
-  sink_->SetStateWriter(p, part->writer, fold.meta_writer());
+  sink_->SetStateWriter(p, instance_ + "-" + RandomHex64(), fold.meta_writer());
   // Orphans of a batch whose meta never landed: overwrite them with the committed value so the
   // latest record of every key is committed state (what compaction keeps).
   // The same for the keys of a lost member's stale records (ChangelogRestore::StaleKeys).

@@ -107,7 +107,6 @@ class Worker {
     }
 
     int32_t id = 0;
-    std::string writer;  // this ownership's writer token on the changelog (changelog.h)
     // This partition's view of the shared Metrics (Metrics::NewPartitionObserver): its engine's
     // active-run and open-packet counts add up with the other partitions'. Declared before
     // pipeline so it outlives the engine that reports to it.
