@@ -561,18 +561,22 @@ void Metrics::SetTopicConfigProblem(std::string_view topic, std::string_view pro
 }
 
 // Forwards to the shared Metrics; the level hooks add this engine's change to the shared gauge
-// (Gauge::Increment is atomic), and the destructor takes this engine's share back out.
+// (Gauge::Increment is atomic), and the destructor takes this engine's share back out. The hooks
+// called per event (OnEvent, OnActiveRuns) are buffered here and published by Flush() and the
+// destructor: two engines on two threads updating the same atomic series per event made its
+// cache line bounce between the cores.
 class Metrics::PartitionObserver : public EngineObserver {
  public:
   explicit PartitionObserver(Metrics& m) : m_(m) {}
   ~PartitionObserver() override {
-    m_.f_->active->Decrement(static_cast<double>(active_));
+    Flush();
+    m_.f_->active->Decrement(static_cast<double>(active_published_));
     for (size_t s = 0; s < kSeverities; ++s) {
       m_.f_->open_by_sev[s]->Decrement(static_cast<double>(open_[s]));
     }
   }
 
-  void OnEvent(EventType type) override { m_.OnEvent(type); }
+  void OnEvent(EventType type) override { ++events_[static_cast<size_t>(type)]; }
   void OnInvalidEvent(std::string_view reason) override { m_.OnInvalidEvent(reason); }
   void OnRunStarted(std::string_view workflow) override { m_.OnRunStarted(workflow); }
   void OnRunCompleted(std::string_view workflow, Outcome outcome) override {
@@ -600,19 +604,30 @@ class Metrics::PartitionObserver : public EngineObserver {
   void OnKeyMismatch(std::string_view topic) override { m_.OnKeyMismatch(topic); }
   void OnEventAhead(std::string_view topic) override { m_.OnEventAhead(topic); }
 
-  void OnActiveRuns(int64_t count) override {
-    m_.f_->active->Increment(static_cast<double>(count - active_));
-    active_ = count;
-  }
+  void OnActiveRuns(int64_t count) override { active_ = count; }
   void OnOpenPackets(Severity severity, int64_t count) override {
     int64_t& mine = open_[Idx(severity)];
     m_.f_->open_by_sev[Idx(severity)]->Increment(static_cast<double>(count - mine));
     mine = count;
   }
 
+  void Flush() override {
+    for (size_t t = 0; t < events_.size(); ++t) {
+      if (events_[t] == 0) continue;
+      m_.f_->event_counters[t]->Increment(static_cast<double>(events_[t]));
+      events_[t] = 0;
+    }
+    if (active_ != active_published_) {
+      m_.f_->active->Increment(static_cast<double>(active_ - active_published_));
+      active_published_ = active_;
+    }
+  }
+
  private:
   Metrics& m_;
+  std::array<uint64_t, kEventTypeCount> events_{};  // counted since the last Flush
   int64_t active_ = 0;
+  int64_t active_published_ = 0;  // this engine's share of the shared gauge
   std::array<int64_t, kSeverities> open_{};
 };
 

@@ -67,7 +67,8 @@ class Metrics : public EngineObserver {
   // An observer for one engine when several engines share this Metrics (one per partition in
   // live mode). It forwards every hook, but turns the level hooks (OnActiveRuns, OnOpenPackets)
   // into its share of a process-wide sum, so the gauges show the total over all engines; when the
-  // returned observer is destroyed (partition revoked) its share is removed.
+  // returned observer is destroyed (partition revoked) its share is removed. The per-event hooks
+  // (OnEvent, OnActiveRuns) are published by its Flush() and by its destruction.
   // REQUIRES: this Metrics outlives the returned observer.
   std::unique_ptr<EngineObserver> NewPartitionObserver();
 

@@ -308,6 +308,11 @@ TEST_F(MetricsTest, PartitionObserversAddUpAndTakeTheirShareBackWhenDropped) {
   p1->OnOpenPackets(Severity::kP2, 1);
   p1->OnRunStarted("refund-review");  // non-level hooks are forwarded unchanged
   auto s = Scrape();
+  EXPECT_EQ(s.at("handoffd_active_runs"), 0);  // the active-runs level waits for Flush()
+  EXPECT_EQ(s.at("handoffd_open_packets{severity=\"P2\"}"), 3);
+  p0->Flush();
+  p1->Flush();
+  s = Scrape();
   EXPECT_EQ(s.at("handoffd_active_runs"), 13);
   EXPECT_EQ(s.at("handoffd_open_packets{severity=\"P2\"}"), 3);
   EXPECT_EQ(s.at("handoffd_runs_started_total{workflow=\"refund-review\"}"), 1);
@@ -315,6 +320,27 @@ TEST_F(MetricsTest, PartitionObserversAddUpAndTakeTheirShareBackWhenDropped) {
   s = Scrape();
   EXPECT_EQ(s.at("handoffd_active_runs"), 6);
   EXPECT_EQ(s.at("handoffd_open_packets{severity=\"P2\"}"), 2);
+}
+
+TEST_F(MetricsTest, PartitionObserversPublishEventCountsOnFlushAndWhenDropped) {
+  auto p0 = metrics_.NewPartitionObserver();
+  auto p1 = metrics_.NewPartitionObserver();
+  for (int i = 0; i < 3; ++i) p0->OnEvent(EventType::kStepFailed);
+  p1->OnEvent(EventType::kStepFailed);
+  p1->OnEvent(EventType::kRunStarted);
+  p1->OnActiveRuns(4);
+  auto s = Scrape();
+  EXPECT_EQ(s.at("handoffd_events_total{type=\"step_failed\"}"), 0);
+  p0->Flush();
+  s = Scrape();
+  EXPECT_EQ(s.at("handoffd_events_total{type=\"step_failed\"}"), 3);
+  EXPECT_EQ(s.at("handoffd_events_total{type=\"run_started\"}"), 0);
+  p0->Flush();  // nothing new: nothing counted twice
+  p1.reset();   // revoked before its next flush: its counts are not lost, its level goes
+  s = Scrape();
+  EXPECT_EQ(s.at("handoffd_events_total{type=\"step_failed\"}"), 4);
+  EXPECT_EQ(s.at("handoffd_events_total{type=\"run_started\"}"), 1);
+  EXPECT_EQ(s.at("handoffd_active_runs"), 0);
 }
 
 TEST_F(MetricsTest, PartitionGaugesAreDroppedOnRevocation) {

@@ -161,13 +161,18 @@ std::string RandomHex64() {
 
 size_t ConsumeGroupRecords(rd_kafka_queue_t* queue, int timeout_ms, rd_kafka_message_t** out,
                            size_t max) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  // The clock is read only when the queue is empty: while records are queued, a clock read per
+  // record was ~2% of a catch-up's CPU.
+  Clock::time_point deadline{};
   size_t n = 0;
   while (n < max) {
-    const int64_t left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    rd_kafka_message_t* msg = rd_kafka_consume_queue(
-        queue, timeout_ms <= 0 ? 0 : static_cast<int>(std::max<int64_t>(left, 0)));
+    rd_kafka_message_t* msg = rd_kafka_consume_queue(queue, 0);
+    if (msg == nullptr && timeout_ms > 0) {
+      const auto now = Clock::now();
+      if (deadline == Clock::time_point{}) deadline = now + std::chrono::milliseconds(timeout_ms);
+      const int64_t left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+      if (left > 0) msg = rd_kafka_consume_queue(queue, static_cast<int>(left));
+    }
     if (msg == nullptr) break;
     out[n++] = msg;
   }
@@ -1277,6 +1282,7 @@ void Worker::FollowWallClock() {
     if (metrics_ != nullptr && engine.watermark_ms() != INT64_MIN) {
       metrics_->SetWatermarkDelay(p, static_cast<double>(now_ms - engine.watermark_ms()) / 1000.0);
     }
+    if (part->observer != nullptr) part->observer->Flush();
   }
 }
 

@@ -259,6 +259,8 @@ class Worker {
   void CheckCaughtUp();
   // Idle: returns when a record or a consumer callback is queued for Run(), or after `timeout`.
   void WaitForWork(std::chrono::milliseconds timeout);
+  // Every kWallClockTick: a caught-up partition's watermark follows the wall clock; every
+  // partition's watermark delay and buffered metrics (EngineObserver::Flush) are published.
   void FollowWallClock();
   void ReportLag(bool log);
   bool Fatal() const { return fatal_; }
