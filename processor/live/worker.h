@@ -255,7 +255,8 @@ class Worker {
   // at_least_once: stores `offsets` for librdkafka's auto-commit (lag tools only).
   void CommitGroupOffsets(rd_kafka_topic_partition_list_t* offsets);
   // Logs "caught up" (records and time since the assignment) the first time every owned
-  // partition has reached the end of its events and acks after an assignment.
+  // partition has reached the end of its events and acks after an assignment, with the
+  // partitions' buffered metrics published first.
   void CheckCaughtUp();
   // Idle: returns when a record or a consumer callback is queued for Run(), or after `timeout`.
   void WaitForWork(std::chrono::milliseconds timeout);
