@@ -844,6 +844,20 @@ TEST_F(LiveFaultsTest, ChangelogRecordsOfALostMemberAreNotRestored) {
 // the chaos soak (tests/soak/chaos.py) saw `handoffd run` die of SIGABRT there instead of
 // exiting 0. The SyncGroup after the first JoinGroup is answered 3 s late to hold the member in
 // that window.
+// Live mode counts events per partition and publishes the counts every wall-clock tick
+// (Metrics::NewPartitionObserver): every event read shows in handoffd_events_total while the
+// worker runs, once.
+TEST_F(LiveFaultsTest, EveryEventReadIsCountedOnceInTheMetricsWhileTheWorkerRuns) {
+  Configure("at_least_once");
+  const std::vector<Input> events = runs_.Events("mc", 40, 0);
+  auto worker = StartWorker();
+  SendEvents(events);
+  EXPECT_TRUE(WaitMetric("handoffd_events_total", static_cast<double>(events.size())));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few more ticks
+  EXPECT_EQ(MetricValue("handoffd_events_total"), static_cast<double>(events.size()));
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
 TEST_F(LiveFaultsTest, StopDuringTheFirstJoinExitsCleanly) {
   Configure("at_least_once");
   ASSERT_EQ(rd_kafka_mock_broker_push_request_error_rtts(
