@@ -55,8 +55,7 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
       // Off the chain: a member that lost the partition wrote it after the new owner's.
       ++stale_;
       if (auto it = pending_.find(writer); it != pending_.end()) {
-        stale_ += static_cast<int64_t>(it->second.size());
-        for (const auto& [run_id, state] : it->second) stale_keys_.insert(run_id);
+        SkipStale(it->second);
         pending_.erase(it);
       }
       return;
@@ -76,9 +75,7 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
     // The previous writer's records are the uncommitted tail of a crash or a revocation (the new
     // owner re-wrote their keys); anyone else's are a lost member's.
     for (const auto& [other, runs] : pending_) {
-      if (other == meta_writer_) continue;
-      stale_ += static_cast<int64_t>(runs.size());
-      for (const auto& [run_id, state] : runs) stale_keys_.insert(run_id);
+      if (other != meta_writer_) SkipStale(runs);
     }
     pending_.clear();
     meta_ = std::move(meta);
@@ -99,6 +96,11 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
   } else {
     it->second.assign(value);
   }
+}
+
+void ChangelogRestore::SkipStale(const Runs& runs) {
+  stale_ += static_cast<int64_t>(runs.size());
+  for (const auto& [run_id, state] : runs) stale_keys_.insert(run_id);
 }
 
 std::vector<std::string> ChangelogRestore::TailKeys() const {

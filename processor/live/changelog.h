@@ -81,6 +81,8 @@ class ChangelogRestore {
 
  private:
   using Runs = std::map<std::string, std::string, std::less<>>;
+  // Counts a writer's pending runs as stale and remembers their keys (StaleKeys).
+  void SkipStale(const Runs& runs);
   Runs committed_;
   std::map<std::string, Runs, std::less<>> pending_;  // writer -> its runs since the last meta
   std::optional<ChangelogMeta> meta_;
