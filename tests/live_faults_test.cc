@@ -16,9 +16,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -855,6 +858,23 @@ TEST_F(LiveFaultsTest, EveryEventReadIsCountedOnceInTheMetricsWhileTheWorkerRuns
   EXPECT_TRUE(WaitMetric("handoffd_events_total", static_cast<double>(events.size())));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few more ticks
   EXPECT_EQ(MetricValue("handoffd_events_total"), static_cast<double>(events.size()));
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
+// The worker names its threads, so that `top -H`, `ps -L`, perf and gdb tell them apart: one
+// per pipeline lane, the producer kicker (at_least_once) and the stall watch.
+TEST_F(LiveFaultsTest, WorkerThreadsCarryTheirNames) {
+  Configure("at_least_once", "100", {"kafka.pipeline_threads=3"});
+  auto worker = StartWorker();
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name)) names.insert(name);
+  }
+  for (const char* want : {"hd-lane-0", "hd-lane-1", "hd-lane-2", "hd-kicker", "hd-stall-watch"}) {
+    EXPECT_EQ(names.count(want), 1u) << want;
+  }
   EXPECT_EQ(worker->Stop(), 0);
 }
 

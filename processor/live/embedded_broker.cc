@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "processor/log.h"
+#include "processor/thread_name.h"
 
 // librdkafka 2.0.2's mock cluster accepts its clients' connections with accept(2) and leaves
 // Nagle's algorithm on. A client that sends a request while the mock's previous response is
@@ -75,7 +76,10 @@ class MockWaker {
     addr_ok_ = colon != std::string::npos &&
                inet_pton(AF_INET, bootstrap.substr(0, colon).c_str(), &addr_.sin_addr) == 1;
     if (addr_ok_) addr_.sin_port = htons(static_cast<uint16_t>(std::atoi(&bootstrap[colon + 1])));
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      NameThisThread("hd-mock-waker");
+      Run();
+    });
   }
   ~MockWaker() {
     {

@@ -5,6 +5,7 @@
 #include "metrics/metrics.h"
 #include "processor/live/changelog.h"
 #include "processor/log.h"
+#include "processor/thread_name.h"
 #include "processor/time_format.h"
 
 namespace handoffd {
@@ -244,6 +245,7 @@ void ProducerKicker::Kick() {
 }
 
 void ProducerKicker::Loop() {
+  NameThisThread("hd-kicker");
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return kicked_ || stop_; });

@@ -26,6 +26,7 @@
 #include "processor/live/topic_admin.h"
 #include "processor/live/worker.h"
 #include "processor/log.h"
+#include "processor/thread_name.h"
 
 namespace handoffd {
 namespace {
@@ -51,6 +52,7 @@ void InstallSignalHandlers() {
 // exit code 0, as a stop does once running.
 void StartShutdownWatchdog(int64_t timeout_ms) {
   std::thread([timeout_ms] {
+    NameThisThread("hd-shutdown");
     while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     if (!g_worker_starting.load()) {
       Log(LogLevel::kInfo, "stopped before start", {{"reason", "signal"}});

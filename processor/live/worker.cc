@@ -18,6 +18,7 @@
 #include "processor/live/embedded_broker.h"
 #include "processor/live/kafka_conf.h"
 #include "processor/log.h"
+#include "processor/thread_name.h"
 
 namespace handoffd {
 namespace {
@@ -271,7 +272,10 @@ bool Worker::Start(std::string* error) {
   for (int32_t i = 0; i < config_.kafka.pipeline_threads; ++i) {
     auto lane = std::make_unique<Lane>();
     Lane* raw = lane.get();
-    lane->thread = std::thread([this, raw] { LaneLoop(raw); });
+    lane->thread = std::thread([this, raw, i] {
+      NameThisThread("hd-lane-" + std::to_string(i));
+      LaneLoop(raw);
+    });
     lanes_.push_back(std::move(lane));
   }
   // Learn every output topic's leaders now: the first record to a topic the producer has no
@@ -1378,6 +1382,7 @@ void Worker::StartStallWatch() {
       std::chrono::milliseconds(heartbeat_ms),
       std::chrono::milliseconds(std::max<int64_t>(2000, 2 * heartbeat_ms)));
   stall_thread_ = std::thread([this] {
+    NameThisThread("hd-stall-watch");
     // A few ticks per threshold; the thread sleeps otherwise (5 wake-ups a second when idle).
     const auto tick =
         std::min<Clock::duration>(std::chrono::milliseconds(200), stall_watch_->threshold() / 4);
