@@ -102,6 +102,7 @@ class Engine::Impl {
     FireDue(sink);
   }
   int64_t watermark_ms() const { return watermark_; }
+  int64_t next_timer_ms() const { return timers_.empty() ? INT64_MAX : timers_.Top().due_ms; }
   int64_t max_event_ms() const { return max_ts_; }
   int64_t active_runs() const { return active_; }
   int64_t held_runs() const { return static_cast<int64_t>(run_index_.size()); }
@@ -1369,6 +1370,7 @@ void Engine::AdvanceWatermark(int64_t watermark_ms, OutputSink* sink) {
   impl_->AdvanceWatermark(watermark_ms, sink);
 }
 int64_t Engine::watermark_ms() const { return impl_->watermark_ms(); }
+int64_t Engine::next_timer_ms() const { return impl_->next_timer_ms(); }
 int64_t Engine::max_event_ms() const { return impl_->max_event_ms(); }
 int64_t Engine::active_runs() const { return impl_->active_runs(); }
 int64_t Engine::held_runs() const { return impl_->held_runs(); }

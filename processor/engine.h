@@ -67,6 +67,10 @@ class Engine {
 
   // INT64_MIN before the first record.
   int64_t watermark_ms() const;
+  // When the earliest timer is due (INT64_MAX: none). A timer may turn out to have nothing left
+  // to do when it fires (timers are invalidated lazily), so this is an upper bound on the
+  // watermark that changes nothing.
+  int64_t next_timer_ms() const;
   // The highest event time of a record applied so far (what the watermark trails by
   // time.allowed_lateness_ms); INT64_MIN before the first.
   int64_t max_event_ms() const;

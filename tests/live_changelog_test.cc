@@ -203,5 +203,75 @@ TEST(LiveChangelog, ASnapshotCountsOnlyWhenItsWriterClosesIt) {
   EXPECT_TRUE(fold.has_snapshot());
 }
 
+// Wall-clock ticks (changelog.h "Ticks"): what a reprocessing must apply again.
+
+std::vector<int64_t> TickWatermarks(const ChangelogRestore& fold) {
+  std::vector<int64_t> out;
+  for (const ChangelogTick& t : fold.ticks()) out.push_back(t.watermark_ms);
+  return out;
+}
+
+TEST(LiveChangelog, TickRoundTripsAndGarbageIsNotATick) {
+  ChangelogTick out;
+  ASSERT_TRUE(DecodeTick(EncodeTick({12345678901, 7, -42}), &out));
+  EXPECT_EQ(out.next_events_offset, 12345678901);
+  EXPECT_EQ(out.next_acks_offset, 7);
+  EXPECT_EQ(out.watermark_ms, -42);
+  EXPECT_FALSE(DecodeTick("", &out));
+  EXPECT_FALSE(DecodeTick(Meta(1, 2, "m"), &out));
+  EXPECT_FALSE(DecodeTick(EncodeTick({1, 2, 3}) + "x", &out));
+  ChangelogRestore fold;
+  fold.Add(kTickKey, "HDT1garbage", "A");
+  EXPECT_TRUE(fold.ticks().empty());
+  EXPECT_EQ(fold.bad_meta_records(), 1);
+}
+
+TEST(LiveChangelog, TicksPastTheLastMetaAreReplayedInOrder) {
+  ChangelogRestore fold;
+  fold.Add(kTickKey, EncodeTick({5, 1, 1000}), "A");   // before the meta's position: in its state
+  fold.Add(kTickKey, EncodeTick({10, 3, 2000}), "A");  // at it: may or may not be
+  fold.Add(kMetaKey, Meta(10, 3, "m1"), "A", "");
+  fold.Add(kTickKey, EncodeTick({12, 3, 3000}), "A");  // the crashed batch's
+  fold.Add(kTickKey, EncodeTick({12, 4, 4000}), "A");
+  EXPECT_EQ(TickWatermarks(fold), (std::vector<int64_t>{2000, 3000, 4000}));
+  EXPECT_EQ(fold.ticks()[1].next_events_offset, 12);
+  EXPECT_EQ(fold.ticks()[2].next_acks_offset, 4);
+  EXPECT_TRUE(fold.TailKeys().empty());  // ticks are not runs
+  EXPECT_TRUE(fold.runs().empty());
+}
+
+TEST(LiveChangelog, ATickWrittenBeforeAMetaBeyondItsPositionIsStillReplayed) {
+  // at_least_once writes a batch's meta only once its outputs and runs are acknowledged, so a
+  // tick applied after the batch closed can land before the batch's meta.
+  ChangelogRestore fold;
+  fold.Add(kMetaKey, Meta(10, 3, "m1"), "A", "");
+  fold.Add(kTickKey, EncodeTick({14, 3, 3000}), "A");
+  fold.Add(kMetaKey, Meta(12, 3, "m2"), "A", "");
+  EXPECT_EQ(TickWatermarks(fold), (std::vector<int64_t>{3000}));
+  fold.Add(kMetaKey, Meta(14, 5, "m3"), "A", "");
+  EXPECT_TRUE(fold.ticks().empty());
+}
+
+TEST(LiveChangelog, ANewOwnerKeepsThePreviousOwnersTicksItHasNotReadUpTo) {
+  ChangelogRestore fold;
+  fold.Add(kMetaKey, Meta(10, 3, "mA"), "A", "");
+  fold.Add(kTickKey, EncodeTick({20, 3, 3000}), "A");  // A crashed after it
+  fold.Add(kMetaKey, Meta(15, 3, "mB"), "B", "A");     // B's first batch, short of it
+  EXPECT_EQ(TickWatermarks(fold), (std::vector<int64_t>{3000}));
+  fold.Add(kTickKey, EncodeTick({25, 3, 5000}), "B");
+  fold.Add(kMetaKey, Meta(22, 3, "mB2"), "B", "");
+  EXPECT_EQ(TickWatermarks(fold), (std::vector<int64_t>{5000}));
+}
+
+TEST(LiveChangelog, ALostMembersTicksAreDroppedWithItsStaleMeta) {
+  ChangelogRestore fold;
+  fold.Add(kMetaKey, Meta(10, 3, "mA1"), "A", "");
+  fold.Add(kMetaKey, Meta(20, 4, "mB1"), "B", "A");
+  fold.Add(kTickKey, EncodeTick({25, 4, 3000}), "A");  // A, stopped and resumed
+  fold.Add(kMetaKey, Meta(25, 4, "mA2"), "A", "");     // off the chain
+  EXPECT_EQ(fold.meta()->engine_meta, "mB1");
+  EXPECT_TRUE(fold.ticks().empty());
+}
+
 }  // namespace
 }  // namespace handoffd

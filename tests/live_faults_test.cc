@@ -840,6 +840,144 @@ TEST_F(LiveFaultsTest, ChangelogRecordsOfALostMemberAreNotRestored) {
   EXPECT_EQ(worker->Stop(), 0);
 }
 
+// Wall-clock ticks under at_least_once (changelog.h "Ticks"). A P3 run failed long ago in event
+// time: its ack deadline is `ahead_ms` of wall-clock time away, while its events put the
+// watermark hours before it. Only the wall clock can reach the deadline.
+class LiveTicksTest : public LiveFaultsTest {
+ protected:
+  std::vector<Input> OldFailure(const std::string& run, int64_t ahead_ms, int64_t* deadline_ms) {
+    const int64_t first_response_ms = config_.Sla(Severity::kP3).first_response_s * 1000;
+    const int64_t failed_at = NowMs() - first_response_ms + ahead_ms;
+    *deadline_ms = failed_at + first_response_ms;
+    std::vector<Input> out;
+    auto add = [&](const std::string& type, const std::string& fields, int64_t ts) {
+      out.push_back({run, "{\"event_id\":\"" + run + "-" + std::to_string(out.size()) +
+                              "\",\"run_id\":\"" + run + "\",\"type\":\"" + type + "\",\"ts\":\"" +
+                              FormatRfc3339Ms(ts) + "\"" + fields + "}"});
+    };
+    add("run_started",
+        ",\"workflow_id\":\"synthetic\",\"severity\":\"P3\",\"objective\":\"x\","
+        "\"owner\":{\"primary\":\"agent-ops\",\"backup\":\"platform-oncall\"}",
+        failed_at - 2);
+    add("step_started", ",\"step\":\"s\"", failed_at - 1);
+    add("step_failed", ",\"step\":\"s\",\"error\":{\"code\":\"write_failed\",\"message\":\"boom\"}",
+        failed_at);
+    return out;
+  }
+
+  // The partition the input records of `run` went to (-1: none).
+  int32_t PartitionOf(const std::string& run) {
+    for (const auto& [tp, records] : reader_->ReadAll({config_.topics.events})) {
+      for (const Consumed& c : records) {
+        if (c.key == run) return tp.second;
+      }
+    }
+    return -1;
+  }
+
+  // The tick records of the changelog, per state partition.
+  std::map<int32_t, std::vector<ChangelogTick>> Ticks() {
+    std::map<int32_t, std::vector<ChangelogTick>> out;
+    for (const auto& [tp, records] : reader_->ReadAll({config_.topics.state})) {
+      for (const Consumed& c : records) {
+        ChangelogTick tick;
+        if (c.key == kTickKey && DecodeTick(c.value, &tick)) out[tp.second].push_back(tick);
+      }
+    }
+    return out;
+  }
+
+  // The escalations of `run`'s packets on the escalations topic (ce_ids).
+  std::vector<std::string> Escalations(const std::string& run) {
+    std::vector<std::string> out;
+    for (const auto& [tp, records] : reader_->ReadAll({config_.topics.escalations})) {
+      for (const Consumed& c : records) {
+        if (c.key == run) out.push_back(c.ce_id);
+      }
+    }
+    return out;
+  }
+};
+
+// The first pass: the escalation the clock fires is preceded by a tick record at the position
+// it fired at, and a partition whose clock fires nothing writes none.
+TEST_F(LiveTicksTest, AWallClockEscalationIsJournaledAtItsInputPosition) {
+  Configure("at_least_once");
+  auto worker = StartWorker();
+  const std::string run = "tick-r";
+  int64_t deadline_ms = 0;
+  SendEvents(OldFailure(run, 1000, &deadline_ms));
+  const int32_t p = PartitionOf(run);
+  ASSERT_GE(p, 0);
+  std::vector<std::string> escalations;
+  for (auto deadline = Clock::now() + kWait; escalations.empty() && Clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    escalations = Escalations(run);
+  }
+  ASSERT_FALSE(escalations.empty()) << "the wall clock did not escalate " << run;
+  // The tick that fired it. (An earlier one may have fired R's stall timer, which its packet
+  // had made moot.)
+  const auto ticks = Ticks();
+  ASSERT_EQ(ticks.count(p), 1u) << "no tick record on state partition " << p;
+  ASSERT_GE(ticks.at(p).back().watermark_ms, deadline_ms);
+  for (const ChangelogTick& tick : ticks.at(p)) {
+    EXPECT_EQ(tick.next_events_offset, reader_->End(config_.topics.events, p));
+    EXPECT_EQ(tick.next_acks_offset, reader_->End(config_.topics.acks, p));
+  }
+  EXPECT_EQ(ticks.size(), 1u) << "a partition with nothing due wrote a tick record";
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
+// The reprocessing: a tick record past the last meta record (here: no meta at all, as after a
+// crash before the first commit) is applied at its position. The first pass escalated R when
+// the clock passed its deadline, then read an ack stamped before the deadline (too late to stop
+// the escalation). Read again without the tick, the ack comes first and the escalation never
+// fires: the reprocessing would write a different history than the one consumers have.
+TEST_F(LiveTicksTest, AReprocessingAppliesTheTicksOfTheFirstPassAtTheirPositions) {
+  Configure("at_least_once");
+  const std::string run = "tick-replay-r";
+  int64_t deadline_ms = 0;
+  SendEvents(OldFailure(run, 60000, &deadline_ms));
+  const int32_t p = PartitionOf(run);
+  ASSERT_GE(p, 0);
+  const int64_t events_end = reader_->End(config_.topics.events, p);
+  const std::string ts = FormatRfc3339Ms(deadline_ms - 500);
+  SendAcks({{run, "{\"type\":\"handoff_acknowledged\",\"run_id\":\"" + run +
+                      "\",\"by\":\"oncall\",\"ts\":\"" + ts + "\"}"}});
+  // The first pass's tick record: after R's events, before its ack, past the deadline.
+  char errstr[512];
+  rd_kafka_t* first =
+      rd_kafka_new(RD_KAFKA_PRODUCER, ClientConf(broker_.bootstrap()), errstr, sizeof errstr);
+  ASSERT_NE(first, nullptr) << errstr;
+  const std::string writer = "first-pass-0123456789abcdef";
+  const std::string tick = EncodeTick({events_end, 0, deadline_ms + 1});
+  ASSERT_EQ(
+      rd_kafka_producev(
+          first, RD_KAFKA_V_TOPIC(config_.topics.state.c_str()), RD_KAFKA_V_PARTITION(p),
+          RD_KAFKA_V_KEY(kTickKey.data(), kTickKey.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(tick.data()), tick.size()),
+          RD_KAFKA_V_HEADER(kWriterHeader, writer.data(), static_cast<ssize_t>(writer.size())),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+      RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(rd_kafka_flush(first, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(first);
+
+  auto worker = StartWorker();
+  // Until a meta record of partition p covers R's input (its outputs have all landed then).
+  bool committed = false;
+  for (auto deadline = Clock::now() + kWait; !committed && Clock::now() < deadline;) {
+    const auto offsets = CommittedOffsets().at(p);
+    committed = offsets.first >= events_end && offsets.second >= 1;
+    if (!committed) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(committed);
+  const std::vector<std::string> escalations = Escalations(run);
+  EXPECT_EQ(escalations.size(), 1u)
+      << "the tick was not applied between " << run << "'s events and its ack";
+  for (const std::string& ce_id : escalations) EXPECT_TRUE(ce_id.starts_with(run + "#1/"));
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
 // A worker stopped during its first group join (SIGTERM seconds after a start, as a rollout
 // can send) must stop cleanly. librdkafka 2.0.2 asserts in rd_kafka_destroy of a
 // cooperative-sticky consumer that has its JoinGroup response (assignor chosen) but no

@@ -7,6 +7,7 @@ namespace handoffd {
 namespace {
 
 constexpr std::string_view kMagic = "HDM1";
+constexpr std::string_view kTickMagic = "HDT1";
 
 void PutInt64(std::string* out, int64_t v) {
   uint64_t u = static_cast<uint64_t>(v);
@@ -42,6 +43,27 @@ bool DecodeMeta(std::string_view bytes, ChangelogMeta* out) {
   return true;
 }
 
+std::string EncodeTick(const ChangelogTick& tick) {
+  std::string out;
+  out.reserve(kTickMagic.size() + 24);
+  out.append(kTickMagic);
+  PutInt64(&out, tick.next_events_offset);
+  PutInt64(&out, tick.next_acks_offset);
+  PutInt64(&out, tick.watermark_ms);
+  return out;
+}
+
+bool DecodeTick(std::string_view bytes, ChangelogTick* out) {
+  if (bytes.size() != kTickMagic.size() + 24 || bytes.substr(0, kTickMagic.size()) != kTickMagic) {
+    return false;
+  }
+  const char* p = bytes.data() + kTickMagic.size();
+  out->next_events_offset = GetInt64(p);
+  out->next_acks_offset = GetInt64(p + 8);
+  out->watermark_ms = GetInt64(p + 16);
+  return out->next_events_offset >= 0 && out->next_acks_offset >= 0;
+}
+
 void ChangelogRestore::Add(std::string_view key, std::string_view value, std::string_view writer,
                            std::string_view restored_from) {
   ++records_;
@@ -58,6 +80,7 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
         SkipStale(it->second);
         pending_.erase(it);
       }
+      std::erase_if(ticks_, [&](const WrittenTick& t) { return t.writer == writer; });
       return;
     }
     Runs mine;
@@ -78,10 +101,27 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
       if (other != meta_writer_) SkipStale(runs);
     }
     pending_.clear();
+    // Ticks at a position strictly before the meta's are in its state.
+    std::erase_if(ticks_, [&](const WrittenTick& t) {
+      const ChangelogTick& k = t.tick;
+      return k.next_events_offset <= meta.next_events_offset &&
+             k.next_acks_offset <= meta.next_acks_offset &&
+             (k.next_events_offset < meta.next_events_offset ||
+              k.next_acks_offset < meta.next_acks_offset);
+    });
     meta_ = std::move(meta);
     meta_writer_.assign(writer);
     has_snapshot_ = has_snapshot_ || (snapshot_open_ && snapshot_writer_ == writer);
     snapshot_open_ = false;
+    return;
+  }
+  if (key == kTickKey) {
+    ChangelogTick tick;
+    if (!DecodeTick(value, &tick)) {
+      ++bad_meta_;
+      return;
+    }
+    ticks_.push_back({std::string(writer), tick});
     return;
   }
   if (key == kSnapshotKey) {
@@ -101,6 +141,13 @@ void ChangelogRestore::Add(std::string_view key, std::string_view value, std::st
 void ChangelogRestore::SkipStale(const Runs& runs) {
   stale_ += static_cast<int64_t>(runs.size());
   for (const auto& [run_id, state] : runs) stale_keys_.insert(run_id);
+}
+
+std::vector<ChangelogTick> ChangelogRestore::ticks() const {
+  std::vector<ChangelogTick> out;
+  out.reserve(ticks_.size());
+  for (const WrittenTick& t : ticks_) out.push_back(t.tick);
+  return out;
 }
 
 std::vector<std::string> ChangelogRestore::TailKeys() const {

@@ -32,6 +32,8 @@ constexpr auto kTransactionCallLimit = std::chrono::seconds(60);
 
 constexpr int kPollBatch = 1000;  // records per consumer per loop round
 constexpr auto kWallClockTick = std::chrono::milliseconds(100);
+// How long a wall-clock tick waits for its changelog record (Worker::JournalTicks).
+constexpr int kTickJournalTimeoutMs = 1000;
 constexpr auto kLagReport = std::chrono::seconds(1);  // metrics; logged every 10th time
 // The longest an idle Run() sleeps: how soon it sees the stop flag (set by a signal handler).
 constexpr auto kIdleWaitMax = std::chrono::milliseconds(100);
@@ -684,6 +686,11 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
     sink_->PutState(p, key, it == fold.runs().end() ? std::string_view() : it->second);
   }
   part->dirty = !rewrite.empty();
+  // Wall-clock ticks the first pass applied past the meta record: applied again at their
+  // positions while the tail is read again (the first at once if the meta is at its position).
+  const std::vector<ChangelogTick> ticks = fold.ticks();
+  part->replay_ticks.assign(ticks.begin(), ticks.end());
+  ApplyReplayTicks(*part);
   Log(LogLevel::kInfo, "partition restored",
       {{"partition", std::to_string(p)},
        {"records", std::to_string(fold.records())},
@@ -691,6 +698,7 @@ std::unique_ptr<Worker::Partition> Worker::BuildPartition(int32_t p, const Chang
        {"skipped_runs", std::to_string(skipped)},
        {"discarded_tail", std::to_string(tail.size())},
        {"stale_records", std::to_string(fold.stale_records())},
+       {"replay_ticks", std::to_string(ticks.size())},
        {"events_offset", std::to_string(part->next_events)},
        {"acks_offset", std::to_string(part->next_acks)},
        {"duration_ms", std::to_string(static_cast<int64_t>(seconds * 1000))}});
@@ -864,6 +872,20 @@ void Worker::Apply(Partition& part, rd_kafka_message_t* msg, bool is_acks, bool 
   part.dirty = true;
   catch_up_.records.fetch_add(1, std::memory_order_relaxed);
   (is_acks ? part.acks_eof : part.events_eof) = false;
+  if (!part.replay_ticks.empty()) ApplyReplayTicks(part);
+}
+
+void Worker::ApplyReplayTicks(Partition& part, bool all) {
+  while (!part.replay_ticks.empty()) {
+    const ChangelogTick& tick = part.replay_ticks.front();
+    if (!all &&
+        (part.next_events < tick.next_events_offset || part.next_acks < tick.next_acks_offset)) {
+      return;
+    }
+    part.pipeline->engine().AdvanceWatermark(tick.watermark_ms, sink_.get());
+    part.dirty = true;
+    part.replay_ticks.pop_front();
+  }
 }
 
 // The order of a commit, the same for both guarantees:
@@ -1275,18 +1297,75 @@ void Worker::FollowWallClock() {
   Quiesce();
   int64_t now_ms = WallClockMs();
   int64_t target = now_ms - config_.time.allowed_lateness_ms;
+  std::vector<Partition*> journal;
   for (auto& [p, part] : partitions_) {
     Engine& engine = part->pipeline->engine();
     // Only a partition caught up on both inputs follows the clock: never while a backlog is read.
-    if (part->events_eof && part->acks_eof) {
+    const bool caught_up = part->events_eof && part->acks_eof;
+    if (caught_up && !part->replay_ticks.empty()) {
+      // Ticks past the end of the inputs (the inputs lost records since): applied now.
+      Log(LogLevel::kWarn, "replay ticks past the end of the input",
+          {{"partition", std::to_string(p)},
+           {"ticks", std::to_string(part->replay_ticks.size())},
+           {"events_offset", std::to_string(part->next_events)},
+           {"acks_offset", std::to_string(part->next_acks)}});
+      ApplyReplayTicks(*part, /*all=*/true);
+    }
+    if (caught_up && exactly_once_) {
       int64_t before = sink_->produced();
       engine.AdvanceWatermark(target, sink_.get());
       if (sink_->produced() != before) part->dirty = true;
+    } else if (caught_up && part->clock_target > engine.watermark_ms() &&
+               engine.next_timer_ms() <= target) {
+      journal.push_back(part.get());
     }
-    if (metrics_ != nullptr && engine.watermark_ms() != INT64_MIN) {
-      metrics_->SetWatermarkDelay(p, static_cast<double>(now_ms - engine.watermark_ms()) / 1000.0);
-    }
+    part->clock_target = caught_up ? target : INT64_MIN;
     if (part->observer != nullptr) part->observer->Flush();
+  }
+  if (!journal.empty()) JournalTicks(journal, target);
+  if (metrics_ == nullptr) return;
+  for (auto& [p, part] : partitions_) {
+    // The watermark the partition follows: at_least_once leaves a caught-up partition's
+    // watermark behind the clock while the clock would fire nothing.
+    int64_t watermark = part->pipeline->engine().watermark_ms();
+    if (part->clock_target != INT64_MIN) watermark = std::max(watermark, part->clock_target);
+    if (watermark != INT64_MIN) {
+      metrics_->SetWatermarkDelay(p, static_cast<double>(now_ms - watermark) / 1000.0);
+    }
+  }
+}
+
+void Worker::JournalTicks(const std::vector<Partition*>& parts, int64_t target) {
+  for (Partition* part : parts) {
+    const ChangelogTick tick{part->next_events, part->next_acks, target};
+    const std::string value = EncodeTick(tick);
+    sink_->PutState(part->id, kTickKey, value);
+    part->log_bytes += static_cast<int64_t>(kTickKey.size() + value.size()) + kRecordOverheadBytes;
+    part->log_batches += 1;
+  }
+  // The lanes are idle and the main thread waits here: no record is applied between the tick's
+  // position and the tick. rd_kafka_flush sends at once (linger.ms aside) and serves the
+  // delivery reports.
+  const auto t0 = Clock::now();
+  const rd_kafka_resp_err_t err = rd_kafka_flush(producer_, kTickJournalTimeoutMs);
+  if (sink_->TakeFailures() > 0) {
+    // A record failed (the tick or an output): the at_least_once stages stop the worker on it
+    // too; the tick is not applied.
+    Log(LogLevel::kError, "commit failed", {{"stage", "tick"}});
+    fatal_ = true;
+    return;
+  }
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // The broker does not answer: the clock must still fire the partition's timers. A crash
+    // before the tick record lands may then reprocess the records after it without it.
+    Log(LogLevel::kWarn, "tick applied before its changelog record was acknowledged",
+        {{"partitions", std::to_string(parts.size())},
+         {"waited_ms", std::to_string(static_cast<int64_t>(SecondsSince(t0) * 1000))},
+         {"error", rd_kafka_err2str(err)}});
+  }
+  for (Partition* part : parts) {
+    part->pipeline->engine().AdvanceWatermark(target, sink_.get());
+    part->dirty = true;
   }
 }
 

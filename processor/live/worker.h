@@ -117,6 +117,13 @@ class Worker {
     bool dirty = false;       // processed input since the last committed batch
     bool events_eof = false;  // caught up on events p (until the next record arrives)
     bool acks_eof = false;
+    // Wall-clock ticks (FollowWallClock). The target of the last tick, while the partition was
+    // caught up (INT64_MIN otherwise): a watermark still below it at the next tick means no
+    // record moved it meanwhile (a quiet partition), not one about to.
+    int64_t clock_target = INT64_MIN;
+    // Ticks of the changelog that the restored state does not hold, in order (ChangelogRestore::
+    // ticks): each is applied once the partition has read up to its position (ApplyReplayTicks).
+    std::deque<ChangelogTick> replay_ticks;
     // The merge of events p and acks p by event time (see Worker::Handle). Lane-owned.
     struct Held {
       rd_kafka_message_t* msg;  // owned
@@ -262,7 +269,19 @@ class Worker {
   void WaitForWork(std::chrono::milliseconds timeout);
   // Every kWallClockTick: a caught-up partition's watermark follows the wall clock; every
   // partition's watermark delay and buffered metrics (EngineObserver::Flush) are published.
+  // exactly_once: the watermark moves to the wall clock at every tick (a crash aborts what
+  // followed). at_least_once: only when that fires a timer, in a partition whose watermark no
+  // record moved since the last tick, and only after a tick record (changelog.h) naming the
+  // input position and the new watermark is acknowledged (JournalTicks); until then the
+  // watermark stays where the records put it, so a reprocessing of the same input (which knows
+  // the acknowledged ticks and no others) applies every record against the same watermark.
   void FollowWallClock();
+  // at_least_once: writes a tick record per partition of `parts` (at its current position, to
+  // `target`), waits until the producer has delivered it, then moves their watermarks.
+  void JournalTicks(const std::vector<Partition*>& parts, int64_t target);
+  // Applies the front replay ticks whose position the partition has read up to; with `all`,
+  // every one left (the partition is caught up: its inputs end before the rest).
+  void ApplyReplayTicks(Partition& part, bool all = false);
   void ReportLag(bool log);
   bool Fatal() const { return fatal_; }
   // Records main-thread progress: heartbeat_ and handoffd_main_loop_heartbeat_timestamp_seconds.
