@@ -1293,7 +1293,7 @@ void Worker::BackOffAfterFailedCommit(const std::atomic<bool>& stop) {
   }
 }
 
-void Worker::FollowWallClock() {
+void Worker::FollowWallClock(bool may_journal) {
   Quiesce();
   int64_t now_ms = WallClockMs();
   int64_t target = now_ms - config_.time.allowed_lateness_ms;
@@ -1315,7 +1315,7 @@ void Worker::FollowWallClock() {
       int64_t before = sink_->produced();
       engine.AdvanceWatermark(target, sink_.get());
       if (sink_->produced() != before) part->dirty = true;
-    } else if (caught_up && part->clock_target > engine.watermark_ms() &&
+    } else if (may_journal && caught_up && part->clock_target > engine.watermark_ms() &&
                engine.next_timer_ms() <= target) {
       journal.push_back(part.get());
     }
@@ -1644,7 +1644,7 @@ int Worker::Run(const std::atomic<bool>& stop) {
     }
     if (now - last_tick >= kWallClockTick) {
       last_tick = now;
-      FollowWallClock();
+      FollowWallClock(/*may_journal=*/!stalled);
     }
     if (now - last_lag >= kLagReport) {
       last_lag = now;

@@ -275,7 +275,8 @@ class Worker {
   // input position and the new watermark is acknowledged (JournalTicks); until then the
   // watermark stays where the records put it, so a reprocessing of the same input (which knows
   // the acknowledged ticks and no others) applies every record against the same watermark.
-  void FollowWallClock();
+  // `may_journal` false (a stall hold, see stall_watch_): no tick records now, so no clock move.
+  void FollowWallClock(bool may_journal);
   // at_least_once: writes a tick record per partition of `parts` (at its current position, to
   // `target`), waits until the producer has delivered it, then moves their watermarks.
   void JournalTicks(const std::vector<Partition*>& parts, int64_t target);
