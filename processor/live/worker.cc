@@ -1366,6 +1366,14 @@ void Worker::JournalTicks(const std::vector<Partition*>& parts, int64_t target) 
   for (Partition* part : parts) {
     part->pipeline->engine().AdvanceWatermark(target, sink_.get());
     part->dirty = true;
+    if (LogEnabled(LogLevel::kDebug)) {
+      Log(LogLevel::kDebug, "tick journaled",
+          {{"partition", std::to_string(part->id)},
+           {"events_offset", std::to_string(part->next_events)},
+           {"acks_offset", std::to_string(part->next_acks)},
+           {"watermark_ms", std::to_string(target)},
+           {"flush_ms", std::to_string(static_cast<int64_t>(SecondsSince(t0) * 1000))}});
+    }
   }
 }
 
