@@ -978,6 +978,41 @@ TEST_F(LiveTicksTest, AReprocessingAppliesTheTicksOfTheFirstPassAtTheirPositions
   EXPECT_EQ(worker->Stop(), 0);
 }
 
+// A tick record beyond the end of the inputs (they lost records since it was written, or it is
+// not this input's) cannot wait for its position: once the partition has caught up it is
+// applied, with a warning, and the partition's clock goes on.
+TEST_F(LiveTicksTest, ATickPastTheEndOfTheInputIsAppliedOnceCaughtUp) {
+  Configure("at_least_once");
+  const std::string run = "tick-beyond-r";
+  int64_t deadline_ms = 0;
+  SendEvents(OldFailure(run, 60000, &deadline_ms));
+  const int32_t p = PartitionOf(run);
+  ASSERT_GE(p, 0);
+  const int64_t events_end = reader_->End(config_.topics.events, p);
+  char errstr[512];
+  rd_kafka_t* first =
+      rd_kafka_new(RD_KAFKA_PRODUCER, ClientConf(broker_.bootstrap()), errstr, sizeof errstr);
+  ASSERT_NE(first, nullptr) << errstr;
+  const std::string tick = EncodeTick({events_end + 100, 0, deadline_ms + 1});
+  ASSERT_EQ(
+      rd_kafka_producev(first, RD_KAFKA_V_TOPIC(config_.topics.state.c_str()),
+                        RD_KAFKA_V_PARTITION(p), RD_KAFKA_V_KEY(kTickKey.data(), kTickKey.size()),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(tick.data()), tick.size()),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+      RD_KAFKA_RESP_ERR_NO_ERROR);
+  EXPECT_EQ(rd_kafka_flush(first, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(first);
+
+  auto worker = StartWorker();
+  std::vector<std::string> escalations;
+  for (auto deadline = Clock::now() + kWait; escalations.empty() && Clock::now() < deadline;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    escalations = Escalations(run);
+  }
+  EXPECT_EQ(escalations.size(), 1u) << "the tick past the end was never applied";
+  EXPECT_EQ(worker->Stop(), 0);
+}
+
 // A worker stopped during its first group join (SIGTERM seconds after a start, as a rollout
 // can send) must stop cleanly. librdkafka 2.0.2 asserts in rd_kafka_destroy of a
 // cooperative-sticky consumer that has its JoinGroup response (assignor chosen) but no
